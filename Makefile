@@ -1,0 +1,27 @@
+# SeqLab: `make test` installs everything into .venv and runs the whole suite.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test run bench-accuracy clean
+
+$(STAMP): requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: install
+	HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(PY) -m pytest
+
+run: install
+	@echo "The browser app is not built yet; the engine's CLI is: $(PY) -m tagger --help"
+	$(PY) -m tagger --help
+
+bench-accuracy: install
+	$(PY) bench/accuracy.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

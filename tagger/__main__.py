@@ -1,0 +1,135 @@
+"""CLI: ``python -m tagger train|predict|evaluate`` (see ``--help`` on each)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import fields
+
+from tqdm import tqdm
+
+from .spans import SeqLabError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tagger", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    _predict_parser(sub)
+    _evaluate_parser(sub)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except SeqLabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _train_parser(sub) -> None:
+    from .train import TrainConfig
+
+    p = sub.add_parser("train", help="fine-tune a tagger", description="Fine-tune a tagger and save it.")
+    p.add_argument("--train", required=True, help="training file (column, JSONL)")
+    p.add_argument("--dev", help="development file, evaluated every epoch; the best epoch is kept")
+    p.add_argument("--out", required=True, help="model folder to write (atomically)")
+    p.add_argument("--scheme", help="tag scheme of column files (default: detected)")
+    p.add_argument("--strict", action="store_true", help="refuse invalid tag sequences instead of reading them as conlleval does")
+    p.add_argument("--warm-start", help="a SeqLab model folder to continue from")
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = type(getattr(defaults, f.name))
+        extra = {"choices": ("softmax", "crf")} if f.name == "decoder" else {}
+        extra = {"choices": ("none", "bilstm")} if f.name == "encoder" else extra
+        help_ = f.metadata.get("help", f.name.replace("_", " "))
+        p.add_argument(flag, type=kind, default=getattr(defaults, f.name), help=f"{help_} (default: %(default)s)", **extra)
+    p.set_defaults(run=_run_train)
+
+
+def _run_train(args) -> int:
+    from .formats import read_file
+    from .train import TrainConfig, train
+
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    train_data = read_file(args.train, scheme=args.scheme, strict=args.strict)
+    dev_data = read_file(args.dev, scheme=args.scheme, strict=args.strict) if args.dev else []
+    print(f"train: {len(train_data)} documents; dev: {len(dev_data)}", file=sys.stderr)
+    bar = tqdm(total=None, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+    def progress(p):
+        bar.total = p.total
+        bar.n = p.step
+        bar.set_postfix(epoch=p.epoch, loss=f"{p.loss:.3f}", tok_s=f"{p.tokens_per_s:.0f}",
+                        **({"dev_f1": f"{p.dev_f1:.4f}"} if p.dev_f1 is not None else {}))
+        bar.refresh()
+
+    result = train(train_data, dev_data, config, warm_start=args.warm_start, progress=progress)
+    bar.close()
+    for w in result.warnings[:10]:
+        print(f"warning: {w.message}", file=sys.stderr)
+    if len(result.warnings) > 10:
+        print(f"warning: ... and {len(result.warnings) - 10} more alignment warnings", file=sys.stderr)
+    out = result.save(args.out)
+    if result.report:
+        print(result.report.table())
+    print(f"saved {out} ({result.seconds:.0f} s, {result.tokens_per_s:.0f} train tokens/s)", file=sys.stderr)
+    return 0
+
+
+def _predict_parser(sub) -> None:
+    p = sub.add_parser("predict", help="tag texts, write JSONL",
+                       description="Tag texts (one per line, or a JSONL file with 'text') and write JSONL.")
+    p.add_argument("--model", required=True, help="SeqLab model folder")
+    p.add_argument("input", nargs="?", default="-", help="input file, or - for standard input (default)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(run=_run_predict)
+
+
+def _run_predict(args) -> int:
+    from .formats import read_file
+    from .predict import Tagger
+
+    tagger = Tagger.load(args.model, batch_size=args.batch_size)
+    if args.input == "-":
+        texts = [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+    else:
+        texts = [e.text for e in read_file(args.input)]
+    with tqdm(total=len(texts), unit="text", file=sys.stderr, disable=len(texts) < 200) as bar:
+        spans = tagger.predict(texts, progress=None)
+        bar.update(len(texts))
+    for text, found in zip(texts, spans):
+        print(json.dumps({"text": text, "spans": [s.to_dict() for s in found]}, ensure_ascii=False))
+    return 0
+
+
+def _evaluate_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="score a model on a labelled file",
+                       description="Entity-level P/R/F1 (seqeval, strict IOB2) per label and overall.")
+    p.add_argument("--model", required=True, help="SeqLab model folder")
+    p.add_argument("--data", required=True, help="labelled file (column, JSONL)")
+    p.add_argument("--scheme", help="tag scheme of column files (default: detected)")
+    p.add_argument("--strict", action="store_true", help="refuse invalid tag sequences")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from .evaluate import evaluate
+    from .formats import read_file
+    from .predict import Tagger
+
+    tagger = Tagger.load(args.model)
+    data = read_file(args.data, scheme=args.scheme, strict=args.strict)
+    report = evaluate(data, tagger.predict([e.text for e in data]))
+    print(json.dumps(report.to_dict(), ensure_ascii=False) if args.json else report.table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""Text -> BERT input: subwords with character offsets, windows over long texts, batches.
+
+The fast tokenizer's offset mapping ties every subword to ``[start, end)`` of the
+original text, so spans move between characters and subwords without guessing
+(see :mod:`tagger.schemes`). Texts longer than the model's limit are cut into
+overlapping windows; nothing is ever truncated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .schemes import AlignmentWarning, spans_to_tags
+from .spans import Example, SeqLabError
+
+IGNORE = -100
+# Casing classes of the word a subword belongs to; 0 is padding.
+CASING_CLASSES = ("pad", "lower", "upper", "title", "mixed", "digits", "has_digit", "other")
+NUM_CASING = 2 * len(CASING_CLASSES)  # x2: word-initial subword or continuation
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One text as subwords: ids, ``[start, end)`` offsets, word index and casing id each."""
+
+    ids: tuple[int, ...]
+    offsets: tuple[tuple[int, int], ...]
+    words: tuple[int, ...]
+    casing: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Subwords ``[start, end)`` of text number ``item`` fed to the model as one sequence."""
+
+    item: int
+    start: int
+    end: int
+
+
+def casing_class(word: str) -> int:
+    """The casing class (index into CASING_CLASSES) of a word of the original text."""
+    letters = [c for c in word if c.isalpha()]
+    if word.isdigit():
+        return 5
+    if any(c.isdigit() for c in word):
+        return 6
+    cased = [c for c in letters if c.lower() != c.upper()]
+    if not cased:
+        return 7
+    if all(c.islower() for c in cased):
+        return 1
+    if all(c.isupper() for c in cased):
+        return 2 if len(cased) > 1 else 3
+    if cased[0].isupper() and all(c.islower() for c in cased[1:]):
+        return 3
+    return 4
+
+
+class TextEncoder:
+    """Wraps a fast tokenizer: encode texts, cut windows, build padded batches."""
+
+    def __init__(self, tokenizer, max_length: int = 256, stride: int = 64):
+        if not getattr(tokenizer, "is_fast", False):
+            raise SeqLabError(
+                f"{type(tokenizer).__name__} is not a fast tokenizer; SeqLab needs the "
+                "offset mapping of a fast (Rust) tokenizer"
+            )
+        self.tokenizer = tokenizer
+        self.prefix, self.suffix = _special_template(tokenizer)
+        limit = min(max_length, _model_limit(tokenizer))
+        self.content_length = limit - len(self.prefix) - len(self.suffix)
+        if self.content_length < 8:
+            raise SeqLabError(f"max length {max_length} leaves no room for text")
+        self.stride = max(0, min(stride, self.content_length // 2))
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        """Tokenize texts (no special tokens, no truncation) keeping character offsets."""
+        if not texts:
+            return []
+        batch = self.tokenizer(
+            list(texts),
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            verbose=False,
+        )
+        out = []
+        for i, text in enumerate(texts):
+            out.append(self._one(text, batch["input_ids"][i], batch["offset_mapping"][i], batch.word_ids(i)))
+        return out
+
+    def _one(self, text, ids, offsets, word_ids) -> Encoded:
+        keep = [k for k, (a, b) in enumerate(offsets) if b > a]
+        ids = [ids[k] for k in keep]
+        offsets = [tuple(offsets[k]) for k in keep]
+        words = _words(offsets, [word_ids[k] for k in keep])
+        casing = _casing(text, offsets, words)
+        return Encoded(tuple(ids), tuple(offsets), tuple(words), tuple(casing))
+
+    def windows(self, lengths: Sequence[int]) -> list[Window]:
+        """Windows covering every subword of every text; long texts overlap by ``stride``."""
+        out = []
+        size, step = self.content_length, self.content_length - self.stride
+        for item, n in enumerate(lengths):
+            start = 0
+            while True:
+                end = min(start + size, n)
+                out.append(Window(item, start, end))
+                if end >= n:
+                    break
+                start += step
+        return out
+
+    def batch(
+        self, encoded: Sequence[Encoded], windows: Sequence[Window], tag_ids=None
+    ) -> dict[str, torch.Tensor]:
+        """Pad windows to the longest one: input ids, attention mask, casing, content mask, tags."""
+        p, s = len(self.prefix), len(self.suffix)
+        width = max(w.end - w.start for w in windows)
+        size = (len(windows), p + width + s)
+        input_ids = torch.full(size, self.pad_id, dtype=torch.long)
+        attention = torch.zeros(size, dtype=torch.long)
+        casing = torch.zeros(size, dtype=torch.long)
+        lengths = torch.zeros(len(windows), dtype=torch.long)
+        tags = torch.full((len(windows), max(width, 1)), IGNORE, dtype=torch.long)
+        for row, w in enumerate(windows):
+            enc, n = encoded[w.item], w.end - w.start
+            seq = list(self.prefix) + list(enc.ids[w.start : w.end]) + list(self.suffix)
+            input_ids[row, : len(seq)] = torch.tensor(seq)
+            attention[row, : len(seq)] = 1
+            casing[row, p : p + n] = torch.tensor(enc.casing[w.start : w.end])
+            lengths[row] = n
+            if tag_ids is not None:
+                tags[row, :n] = torch.tensor(tag_ids[w.item][w.start : w.end])
+        out = {"input_ids": input_ids, "attention_mask": attention, "casing": casing, "lengths": lengths}
+        if tag_ids is not None:
+            out["tags"] = tags
+        return out
+
+
+def align_tags(
+    encoded: Encoded, example: Example, tag_index: dict[str, int]
+) -> tuple[list[int], list[AlignmentWarning]]:
+    """IOB2 tag ids for every subword of ``example`` (and warnings for edges inside subwords)."""
+    tags, warnings = spans_to_tags(encoded.offsets, example.spans, "IOB2")
+    missing = sorted({t for t in tags if t not in tag_index})
+    if missing:
+        raise SeqLabError(f"tags {missing} are not in the model's tag set")
+    return [tag_index[t] for t in tags], warnings
+
+
+def length_batches(
+    windows: Sequence[Window], batch_size: int, max_tokens: int | None = None
+) -> Iterator[list[int]]:
+    """Indices of windows grouped by length (longest first), so padding is minimal."""
+    order = sorted(range(len(windows)), key=lambda i: windows[i].end - windows[i].start, reverse=True)
+    group: list[int] = []
+    for i in order:
+        width = windows[group[0]].end - windows[group[0]].start if group else 0
+        too_many = max_tokens is not None and group and width * (len(group) + 1) > max_tokens
+        if len(group) == batch_size or too_many:
+            yield group
+            group = []
+        group.append(i)
+    if group:
+        yield group
+
+
+def _special_template(tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Special ids the tokenizer puts before and after a single sequence ([CLS] / [SEP])."""
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a", add_special_tokens=True)["input_ids"]
+    for i in range(len(full) - len(plain) + 1):
+        if full[i : i + len(plain)] == plain:
+            return tuple(full[:i]), tuple(full[i + len(plain) :])
+    raise SeqLabError(f"cannot find where {type(tokenizer).__name__} puts the text")
+
+
+def _model_limit(tokenizer) -> int:
+    limit = getattr(tokenizer, "model_max_length", 512) or 512
+    return 512 if limit > 100_000 else int(limit)
+
+
+def _words(offsets, word_ids) -> list[int]:
+    """Word index of each subword; tokenizers without word ids fall back to touching offsets."""
+    words, current, prev_key, prev_end = [], -1, object(), None
+    for (a, b), wid in zip(offsets, word_ids):
+        key = wid if wid is not None else None
+        new = key != prev_key if key is not None else a != prev_end
+        if new:
+            current += 1
+        words.append(current)
+        prev_key, prev_end = key, b
+    return words
+
+
+def _casing(text: str, offsets, words) -> list[int]:
+    spans: dict[int, list[int]] = {}
+    for (a, b), w in zip(offsets, words):
+        span = spans.setdefault(w, [a, b])
+        span[1] = b
+    classes = {w: casing_class(text[a:b]) for w, (a, b) in spans.items()}
+    out, prev = [], None
+    for w in words:
+        initial = w != prev
+        out.append(classes[w] * 2 + (0 if initial else 1))
+        prev = w
+    return out

@@ -1,0 +1,397 @@
+"""Readers and writers for column (CoNLL-style), JSONL and plain-text files. No torch.
+
+Every reader is all-or-nothing: the first bad record raises :class:`FormatError` naming the
+file, the line and the reason, and nothing is returned. Sources may be a path, the file's
+bytes, its text, or an object with ``read()`` (such as an upload).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import IO, Any, Union
+
+from tagger.schemes import (
+    SchemeError,
+    detect_scheme,
+    normalize_scheme,
+    spans_to_tags,
+    tags_to_spans,
+)
+from tagger.spans import Example, SeqLabError, Span, make_example
+
+Source = Union[str, bytes, os.PathLike, IO]
+Dest = Union[str, os.PathLike, IO[str]]
+
+FORMATS = ("column", "jsonl", "text")
+_COLUMN_EXTS = {".conll", ".conllu", ".conll03", ".bio", ".bioes", ".iob", ".iob1", ".iob2",
+                ".iobes", ".bilou", ".bmes", ".tsv", ".col"}
+_JSONL_EXTS = {".jsonl", ".ndjson", ".json"}
+_FIELD_SEP = re.compile(r"[ \t]+")
+_TAG_LIKE = re.compile(r"^(O|[BIESLUM]-.+)$")
+DOCSTART = "-DOCSTART-"
+log = logging.getLogger(__name__)
+
+
+class FormatError(SeqLabError):
+    """A file that cannot be imported; ``str()`` is "file, line N: reason"."""
+
+    def __init__(self, reason: str, *, file: str | None = None, line: int | None = None):
+        self.reason, self.file, self.line = reason, file, line
+        where = ", ".join(p for p in (file, f"line {line}" if line else None) if p)
+        super().__init__(f"{where}: {reason}" if where else reason)
+
+
+# ---------------------------------------------------------------- sources
+
+
+def _load(source: Source, name: str | None) -> tuple[str, str | None]:
+    """Return the decoded text of ``source`` and the name to use in errors.
+
+    A ``str`` is a path when it names an existing file, or looks like a file name (one line,
+    no spaces, a short extension); otherwise it is the content itself.
+    """
+    if hasattr(source, "read"):
+        data = source.read()
+        name = name or _basename(getattr(source, "name", None))
+    elif isinstance(source, os.PathLike) or (isinstance(source, str) and _looks_like_path(source)):
+        path = Path(source)
+        name = name or path.name
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise FormatError(f"cannot read the file: {e.strerror or e}", file=name) from e
+    else:
+        data = source
+    if isinstance(data, (bytes, bytearray)):
+        text = _decode(data, name)
+    else:
+        text = data.removeprefix("\ufeff")
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise FormatError("NUL character in the file (is it binary, or UTF-16?)",
+                          file=name, line=text.count("\n", 0, nul) + 1)
+    return text, name
+
+
+def _basename(name: Any) -> str | None:
+    return Path(name).name if isinstance(name, str) and name else None
+
+
+def _looks_like_path(s: str) -> bool:
+    if "\n" in s or not s:
+        return False
+    return os.path.isfile(s) or (" " not in s and re.search(r"\.[A-Za-z0-9]{1,8}$", s) is not None)
+
+
+def _decode(data: bytes, name: str | None) -> str:
+    """UTF-8 (an optional BOM skipped); anything else is a FormatError with the line."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise FormatError("the file is UTF-16; save it as UTF-8", file=name, line=1)
+    try:
+        return bytes(data).decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        raise FormatError(
+            f"not valid UTF-8: byte 0x{data[e.start]:02x} at column {e.start - line_start + 1} "
+            "(save the file as UTF-8)",
+            file=name, line=data.count(b"\n", 0, e.start) + 1,
+        ) from None
+
+
+def _lines(text: str) -> list[str]:
+    """Split on "\\n" only (other Unicode line breaks may be inside tokens); drop CR of CRLF."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
+def _build(text: str, spans: Iterable[Span], meta: Mapping[str, Any], name, line) -> Example:
+    """make_example(), with its errors turned into a FormatError at ``line``."""
+    try:
+        return make_example(text, spans, meta=meta)
+    except SeqLabError as e:
+        raise FormatError(str(e), file=name, line=line) from e
+
+
+def _open_dest(dest: Dest):
+    if hasattr(dest, "write"):
+        return _NoClose(dest)
+    return open(dest, "w", encoding="utf-8", newline="\n")
+
+
+class _NoClose:
+    """Lets a caller's file object be used in a ``with`` block without closing it."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def __enter__(self):
+        return self.f
+
+    def __exit__(self, *exc):
+        return False
+
+
+# ---------------------------------------------------------------- column files
+
+
+def read_column(
+    source: Source, *, scheme: str | None = None, name: str | None = None,
+    char_level: bool | None = None, strict: bool = True,
+) -> list[Example]:
+    """Read a CoNLL-style file: one "token ... tag" per line, blank line between sentences.
+
+    The scheme is detected over the whole file unless given; tokens are joined by single
+    spaces, or without spaces for character-level files (detected, or ``char_level=True``).
+    A tag sequence invalid under the scheme is an error naming its line; ``strict=False``
+    repairs it instead, as conlleval does (for corpora with known noise, e.g. CoNLL-2003).
+    """
+    text, name = _load(source, name)
+    return _parse_column(text, name, scheme, char_level, strict)
+
+
+def _parse_column(text: str, name: str | None, scheme: str | None,
+                  char_level: bool | None, strict: bool = True) -> list[Example]:
+    sentences = _column_sentences(text, name)
+    scheme = normalize_scheme(scheme) if scheme else detect_scheme(
+        [[tag for _, tag, _ in sent] for sent in sentences])
+    if char_level is None:
+        char_level = _looks_char_level([tok for sent in sentences for tok, _, _ in sent])
+    joiner = "" if char_level else " "
+    repairs: list[FormatError] = []
+    examples = [_column_example(sent, scheme, joiner, name, strict, repairs) for sent in sentences]
+    if repairs:
+        log.warning("%d invalid tag sequence(s) read as conlleval does; the first: %s "
+                    "(strict reading refuses them)", len(repairs), repairs[0])
+    return examples
+
+
+def _column_sentences(text: str, name: str | None) -> list[list[tuple[str, str, int]]]:
+    """Sentences as lists of (token, tag, line number); -DOCSTART- lines dropped."""
+    sentences, current = [], []
+    for number, line in enumerate(_lines(text), 1):
+        stripped = line.strip(" \t")
+        fields = _FIELD_SEP.split(stripped) if stripped else []
+        if not fields or fields[0] == DOCSTART:
+            if current:
+                sentences.append(current)
+            current = []
+        elif len(fields) < 2:
+            raise FormatError(f"expected 'token tag', got {line!r}", file=name, line=number)
+        else:
+            current.append((fields[0], fields[-1], number))
+    if current:
+        sentences.append(current)
+    return sentences
+
+
+def _column_example(sent, scheme: str, joiner: str, name: str | None, strict: bool,
+                    repairs: list[FormatError]) -> Example:
+    offsets, pos = [], 0
+    for token, _, _ in sent:
+        offsets.append((pos, pos + len(token)))
+        pos += len(token) + len(joiner)
+    text = joiner.join(token for token, _, _ in sent)
+    tags = [tag for _, tag, _ in sent]
+    try:
+        spans = tags_to_spans(offsets, tags, scheme, strict=True)
+    except SchemeError as e:
+        line = sent[e.index][2] if e.index is not None else sent[0][2]
+        error = FormatError(str(e), file=name, line=line)
+        if strict or "unknown" in str(e).lower():
+            raise error from e
+        repairs.append(error)
+        spans = tags_to_spans(offsets, tags, scheme, strict=False)
+    return _build(text, spans, _where(name, sent[0][2]), name, sent[0][2])
+
+
+def _is_cjk(ch: str) -> bool:
+    """Han, kana and CJK punctuation/full-width forms: scripts written without spaces."""
+    o = ord(ch)
+    return (0x3000 <= o <= 0x30FF or 0x31F0 <= o <= 0x31FF or 0x3400 <= o <= 0x4DBF
+            or 0x4E00 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0xFF00 <= o <= 0xFFEF
+            or 0x20000 <= o <= 0x2FA1F)
+
+
+def _looks_char_level(tokens: list[str]) -> bool:
+    """Nearly all tokens single characters, most of them CJK (e.g. MSRA, People's Daily)."""
+    if not tokens:
+        return False
+    single = sum(len(t) == 1 and not (t.isascii() and t.isalpha()) for t in tokens)
+    cjk = sum(len(t) == 1 and _is_cjk(t) for t in tokens)
+    return single >= 0.9 * len(tokens) and cjk >= 0.5 * len(tokens)
+
+
+def write_column(examples: Iterable[Example], dest: Dest, scheme: str = "IOB2") -> None:
+    """Write examples as "token tag" lines, a blank line between documents.
+
+    Tokens are the text split on whitespace, then at every span edge and around every CJK
+    character. Reading the file back gives the same texts and spans when each text is tokens
+    joined by single spaces and spans cover whole tokens, or (for character-level files) CJK
+    text without spaces. Limits of the format: other whitespace (newlines, tabs, double
+    spaces) becomes single spaces on reading, a span's leading or trailing whitespace is
+    lost, and a file mixing CJK and spaced text reads back with spaces between all tokens.
+    """
+    scheme = normalize_scheme(scheme)
+    blocks = []
+    for number, ex in enumerate(examples, 1):
+        offsets = _writer_tokens(ex.text, ex.spans)
+        tags, _ = spans_to_tags(offsets, ex.spans, scheme)  # spans align: edges are token cuts
+        tokens = [ex.text[a:b] for a, b in offsets]
+        _check_writable(tokens, ex.spans, number)
+        blocks.append("".join(f"{tok} {tag}\n" for tok, tag in zip(tokens, tags)))
+    out = "\n".join(blocks)
+    if out.startswith("\ufeff"):
+        # Readers skip one leading U+FEFF as a byte-order mark: add one so the text's survives.
+        out = "\ufeff" + out
+    with _open_dest(dest) as f:
+        f.write(out)
+
+
+def _check_writable(tokens: list[str], spans: Iterable[Span], number: int) -> None:
+    """Refuse what a column file cannot carry, rather than write a file that reads back wrong."""
+    if DOCSTART in tokens:
+        raise FormatError(f"document {number}: the token {DOCSTART!r} cannot be written "
+                          "to a column file")
+    for span in spans:
+        if any(ch.isspace() for ch in span.label):
+            raise FormatError(f"document {number}: label {span.label!r} contains whitespace "
+                              "and cannot be written to a column file")
+
+
+def _writer_tokens(text: str, spans: Iterable[Span]) -> list[tuple[int, int]]:
+    """Whitespace tokens, cut at span edges and around CJK characters."""
+    cuts = {s.start for s in spans} | {s.end for s in spans}
+    out = []
+    for m in re.finditer(r"\S+", text):
+        start = m.start()
+        for i in range(m.start() + 1, m.end() + 1):
+            if i == m.end() or i in cuts or _is_cjk(text[i - 1]) or _is_cjk(text[i]):
+                out.append((start, i))
+                start = i
+    return out
+
+
+# ---------------------------------------------------------------- JSONL
+
+
+def read_jsonl(source: Source, *, name: str | None = None) -> list[Example]:
+    """Read one JSON object per line: {"text", "spans": [{start, end, label}]} or doccano's."""
+    text, name = _load(source, name)
+    return _parse_jsonl(text, name)
+
+
+def _parse_jsonl(text: str, name: str | None) -> list[Example]:
+    return [_jsonl_example(line, name, number)
+            for number, line in enumerate(_lines(text), 1) if line.strip()]
+
+
+def _jsonl_example(line: str, name: str | None, number: int) -> Example:
+    def fail(reason: str):
+        return FormatError(reason, file=name, line=number)
+
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise fail(f"invalid JSON: {e.msg} at column {e.colno}") from None
+    if not isinstance(record, dict):
+        raise fail(f"expected a JSON object, got {type(record).__name__}")
+    if not isinstance(record.get("text"), str):
+        raise fail("missing \"text\" (a string)")
+    key = "spans" if "spans" in record else "label" if "label" in record else None
+    raw = record.get(key, []) if key else []
+    if not isinstance(raw, list):
+        raise fail(f"\"{key}\" must be a list, got {type(raw).__name__}")
+    spans = [_json_span(item, key, fail) for item in raw]
+    meta = {k: v for k, v in record.items() if k not in ("text", key)}
+    return _build(record["text"], spans, meta, name, number)
+
+
+def _json_span(item: Any, key: str, fail) -> Span:
+    """One span from {"start", "end", "label"(, "score")} or doccano's [start, end, label]."""
+    if isinstance(item, dict):
+        start, end, label, score = (item.get(k) for k in ("start", "end", "label", "score"))
+    elif isinstance(item, list) and len(item) == 3:
+        (start, end, label), score = item, None
+    else:
+        raise fail(f"each of \"{key}\" must be {{\"start\", \"end\", \"label\"}} or "
+                   f"[start, end, label], got {json.dumps(item, ensure_ascii=False)[:60]}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
+        raise fail(f"span offsets must be integers, got start={start!r}, end={end!r}")
+    if not isinstance(label, str):
+        raise fail(f"span [{start}, {end}) label must be a string, got {label!r}")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+        raise fail(f"span [{start}, {end}) score must be a number, got {score!r}")
+    return Span(start, end, label, score)
+
+
+def write_jsonl(examples: Iterable[Example], dest: Dest) -> None:
+    """Write one {"text", "spans", **meta} object per line (UTF-8, not ASCII-escaped)."""
+    lines = []
+    for number, ex in enumerate(examples, 1):
+        clash = {"text", "spans"} & set(ex.meta)
+        if clash:
+            raise FormatError(f"document {number}: metadata key {sorted(clash)[0]!r} would "
+                              "overwrite the record's own")
+        record = {"text": ex.text, "spans": [s.to_dict() for s in ex.spans], **ex.meta}
+        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+    with _open_dest(dest) as f:
+        f.write("".join(lines))
+
+
+# ---------------------------------------------------------------- plain text and dispatch
+
+
+def read_text(source: Source, *, name: str | None = None) -> list[Example]:
+    """One document per non-blank line, kept exactly as written, without spans."""
+    text, name = _load(source, name)
+    return _parse_text(text, name)
+
+
+def _parse_text(text: str, name: str | None) -> list[Example]:
+    return [_build(line, (), _where(name, number), name, number)
+            for number, line in enumerate(_lines(text), 1) if line.strip()]
+
+
+def _where(name: str | None, line: int) -> dict[str, Any]:
+    """The metadata that says where an imported example came from."""
+    return {"source": name, "line": line} if name else {"line": line}
+
+
+def read_file(path: str | os.PathLike, *, fmt: str | None = None,
+              scheme: str | None = None, strict: bool = True) -> list[Example]:
+    """Read ``path`` as ``fmt`` ("column", "jsonl", "text"), guessed when not given.
+
+    ``scheme`` and ``strict`` only apply to column files (see :func:`read_column`).
+    """
+    path = Path(path)
+    text, name = _load(path, None)
+    fmt = fmt or guess_format(path.name, text)
+    if fmt == "column":
+        return _parse_column(text, name, scheme, None, strict)
+    if fmt == "jsonl":
+        return _parse_jsonl(text, name)
+    if fmt == "text":
+        return _parse_text(text, name)
+    raise FormatError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}", file=name)
+
+
+def guess_format(filename: str, text: str) -> str:
+    """"jsonl", "column" or "text", from the extension, else from the first lines."""
+    ext = Path(filename).suffix.lower()
+    if ext in _JSONL_EXTS:
+        return "jsonl"
+    if ext in _COLUMN_EXTS:
+        return "column"
+    sample = [line for line in _lines(text)[:500] if line.strip(" \t")]
+    if sample and sample[0].lstrip().startswith("{"):
+        return "jsonl"
+    rows = [_FIELD_SEP.split(line.strip(" \t")) for line in sample]
+    tagged = sum(len(r) >= 2 and bool(_TAG_LIKE.match(r[-1])) or r[0] == DOCSTART for r in rows)
+    return "column" if rows and tagged >= 0.9 * len(rows) else "text"

@@ -1,0 +1,123 @@
+"""BERT features -> optional BiLSTM encoding layer -> softmax or CRF decoder.
+
+The BERT part is a Hugging Face ``AutoModelForTokenClassification``. With
+``encoder="none"`` its own classifier produces the emissions, so a saved SeqLab
+model is an ordinary transformers checkpoint (the CRF transitions, if any, live in
+an extra file). With ``encoder="bilstm"`` the BERT features, concatenated with an
+embedding of each word's casing (which an uncased tokenizer throws away), go
+through a BiLSTM and a classifier of SeqLab's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from .crf import CRF, allowed_transitions, constrained_viterbi
+from .encoding import NUM_CASING
+
+DECODERS = ("softmax", "crf")
+ENCODERS = ("none", "bilstm")
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """What sits on top of BERT; saved in ``seqlab.json`` and reloaded with defaults."""
+
+    tags: tuple[str, ...]
+    decoder: str = "crf"
+    encoder: str = "bilstm"
+    lstm_hidden: int = 256
+    casing_dim: int = 16
+    dropout: float = 0.1
+
+    def __post_init__(self):
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        if not self.tags or self.tags[0] != "O":
+            raise ValueError(f"tags must start with 'O', got {self.tags[:3]!r}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["tags"] = list(self.tags)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "HeadConfig":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        known["tags"] = tuple(known["tags"])
+        return cls(**known)
+
+
+class SequenceTagger(nn.Module):
+    """The full model; ``hf`` is the transformers token-classification model inside."""
+
+    def __init__(self, hf: nn.Module, head: HeadConfig):
+        super().__init__()
+        self.hf = hf
+        self.head = head
+        k = len(head.tags)
+        if hf.config.num_labels != k:
+            raise ValueError(f"transformer has {hf.config.num_labels} labels, head has {k} tags")
+        hidden = hf.config.hidden_size
+        self.dropout = nn.Dropout(head.dropout)
+        if head.encoder == "bilstm":
+            self.casing = nn.Embedding(NUM_CASING, head.casing_dim, padding_idx=0)
+            self.lstm = nn.LSTM(
+                hidden + head.casing_dim, head.lstm_hidden, batch_first=True, bidirectional=True
+            )
+            self.classifier = nn.Linear(2 * head.lstm_hidden, k)
+        allowed, allowed_start = allowed_transitions(head.tags)
+        self.register_buffer("allowed", allowed, persistent=False)
+        self.register_buffer("allowed_start", allowed_start, persistent=False)
+        if head.decoder == "crf":
+            self.crf = CRF(k, allowed, allowed_start)
+
+    def emissions(self, batch: dict[str, torch.Tensor], offset: int) -> torch.Tensor:
+        """Tag scores of the text subwords, left-aligned: (batch, content_len, num_tags)."""
+        width = int(batch["lengths"].max())
+        if self.head.encoder == "none":
+            # shape: (batch, seq_len, num_tags)
+            logits = self.hf(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            return logits[:, offset : offset + width]
+        # shape: (batch, seq_len, hidden)
+        hidden = self.hf.base_model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).last_hidden_state
+        hidden = hidden[:, offset : offset + width]
+        casing = self.casing(batch["casing"][:, offset : offset + width])
+        features = self.dropout(torch.cat([hidden, casing], dim=-1))
+        lengths = batch["lengths"].cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(features, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        # shape: (batch, content_len, 2 * lstm_hidden)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=width)
+        return self.classifier(self.dropout(out))
+
+    def loss(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood (CRF) or cross-entropy (softmax) over real subwords."""
+        tags = tags[:, : emissions.shape[1]]
+        if self.head.decoder == "crf":
+            return -self.crf(emissions, tags.clamp(min=0), mask, reduction="token_mean")
+        return nn.functional.cross_entropy(emissions[mask], tags[mask])
+
+    def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> tuple[list[list[int]], torch.Tensor]:
+        """Best valid tag path per row and the per-position probability of every tag."""
+        if self.head.decoder == "crf":
+            return self.crf.decode(emissions, mask), self.crf.marginals(emissions, mask)
+        probs = emissions.float().softmax(-1)
+        paths = constrained_viterbi(probs.clamp_min(1e-9).log(), mask, self.allowed, self.allowed_start)
+        return paths, probs
+
+    def head_state(self) -> dict[str, torch.Tensor]:
+        """Parameters that are not part of the transformers model (saved in an extra file)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("hf.")}
+
+
+def content_mask(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """(batch, width) bool: True on the first ``lengths[i]`` positions of row i."""
+    return torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]

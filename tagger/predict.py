@@ -1,0 +1,125 @@
+"""Prediction: texts in, spans with confidence out, whatever the texts' length.
+
+Windows of all texts are run in length-sorted batches; the emissions of
+overlapping windows are merged (each subword takes the window where it sits
+farthest from an edge) and the whole text is decoded at once, so a span across a
+window border is neither cut nor doubled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from . import store
+from .encoding import Encoded, TextEncoder, Window, length_batches
+from .model import SequenceTagger, content_mask
+from .schemes import tags_to_spans
+from .spans import Span
+
+
+class Tagger:
+    """A loaded model ready to tag texts: ``Tagger.load(dir).predict(texts)``."""
+
+    def __init__(self, model: SequenceTagger, tokenizer, meta: dict | None = None,
+                 max_length: int = 512, stride: int = 128, batch_size: int = 32):
+        self.model = model.eval()
+        self.meta = meta or {}
+        self.encoder = TextEncoder(tokenizer, max_length=max_length, stride=stride)
+        self.batch_size = batch_size
+        self.device = next(model.parameters()).device
+
+    @classmethod
+    def load(cls, path: str | Path, **kwargs) -> "Tagger":
+        """Load a SeqLab model folder (safetensors only)."""
+        model, tokenizer, meta = store.load(path)
+        return cls(model, tokenizer, meta, **kwargs)
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted({t.split("-", 1)[1] for t in self.model.head.tags if t != "O"})
+
+    def predict(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[list[Span]]:
+        """Spans (with ``score``) for each text, in the order given."""
+        encoded = self.encoder.encode(texts)
+        windows = self.encoder.windows([len(e) for e in encoded])
+        emissions = self._emissions(encoded, windows, progress)
+        merged = _merge(encoded, windows, emissions)
+        return self._decode(encoded, merged)
+
+    @torch.inference_mode()
+    def _emissions(self, encoded, windows, progress) -> list[torch.Tensor]:
+        out: list[torch.Tensor | None] = [None] * len(windows)
+        offset = len(self.encoder.prefix)
+        for group in length_batches(windows, self.batch_size):
+            batch = self.encoder.batch(encoded, [windows[i] for i in group])
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            scores = self.model.emissions(batch, offset).float().cpu()
+            for row, i in enumerate(group):
+                out[i] = scores[row, : int(batch["lengths"][row])]
+            if progress:
+                progress(len(group))
+        return out
+
+    @torch.inference_mode()
+    def _decode(self, encoded: list[Encoded], merged: list[torch.Tensor]) -> list[list[Span]]:
+        results: list[list[Span]] = [[] for _ in encoded]
+        order = sorted((i for i in range(len(encoded)) if len(encoded[i])), key=lambda i: -len(encoded[i]))
+        tags = self.model.head.tags
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            lengths = torch.tensor([len(encoded[i]) for i in rows])
+            scores = torch.nn.utils.rnn.pad_sequence([merged[i] for i in rows], batch_first=True)
+            mask = content_mask(lengths, scores.shape[1])
+            paths, probs = self.model.decode(scores.to(self.device), mask.to(self.device))
+            probs = probs.cpu()
+            for row, i in enumerate(rows):
+                path = _word_consistent(paths[row], encoded[i].words, tags)
+                results[i] = _spans(encoded[i], path, probs[row], tags)
+        return results
+
+
+def _merge(encoded: list[Encoded], windows: list[Window], emissions: list[torch.Tensor]) -> list[torch.Tensor]:
+    """One (len, num_tags) tensor per text: each subword from its most central window."""
+    merged: list[torch.Tensor | None] = [None] * len(encoded)
+    best: dict[int, torch.Tensor] = {}
+    for w, e in zip(windows, emissions):
+        if merged[w.item] is None:
+            merged[w.item] = torch.zeros(len(encoded[w.item]), e.shape[-1])
+            best[w.item] = torch.full((len(encoded[w.item]),), -1)
+        n = len(encoded[w.item])
+        pos = torch.arange(w.start, w.end)
+        # distance to the nearer window edge; the text's own ends are not window edges
+        left = pos - w.start if w.start > 0 else torch.full_like(pos, n)
+        right = w.end - 1 - pos if w.end < n else torch.full_like(pos, n)
+        centrality = torch.minimum(left, right)
+        take = centrality > best[w.item][w.start : w.end]
+        merged[w.item][w.start : w.end][take] = e[take]
+        best[w.item][w.start : w.end][take] = centrality[take]
+    return [m if m is not None else torch.zeros(0, 1) for m in merged]
+
+
+def _word_consistent(path: list[int], words: Sequence[int], tags: Sequence[str]) -> list[str]:
+    """Tag names with every subword of a word following the word's first subword."""
+    out, prev_word = [], None
+    for tag_id, word in zip(path, words):
+        tag = tags[tag_id]
+        if word == prev_word:
+            head = out[-1]
+            tag = "O" if head == "O" else "I-" + head.split("-", 1)[1]
+        out.append(tag)
+        prev_word = word
+    return out
+
+
+def _spans(encoded: Encoded, tags: list[str], probs: torch.Tensor, tag_names: Sequence[str]) -> list[Span]:
+    """Spans from subword tags, scored by the mean probability of their subwords' tags."""
+    index = {t: i for i, t in enumerate(tag_names)}
+    out = []
+    for span in tags_to_spans(encoded.offsets, tags, "IOB2"):
+        cover = [k for k, (a, b) in enumerate(encoded.offsets) if a >= span.start and b <= span.end]
+        score = float(sum(probs[k, index[tags[k]]] for k in cover) / len(cover))
+        out.append(Span(span.start, span.end, span.label, round(score, 4)))
+    return out

@@ -1,0 +1,312 @@
+"""Fine-tuning: a frozen TrainConfig in, a TrainResult (best epoch's model) out.
+
+AdamW with warm-up and linear decay, length-grouped batches with dynamic
+padding, gradient clipping, seeded; dev evaluation each epoch keeps the best
+epoch. ``progress`` receives a :class:`Progress` every step; ``should_cancel`` is
+polled every step so the background worker can stop a job within a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import store
+from .encoding import TextEncoder, Window, align_tags
+from .evaluate import Report, evaluate
+from .model import DECODERS, ENCODERS, HeadConfig, SequenceTagger, content_mask
+from .predict import Tagger
+from .schemes import AlignmentWarning, tag_names
+from .spans import Example, SeqLabError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one training run; saved with the model."""
+
+    base_model: str = field(default="default", metadata={"help": "HF id, folder, or 'default'"})
+    decoder: str = field(default="crf", metadata={"help": "softmax or crf"})
+    encoder: str = field(default="bilstm", metadata={"help": "none or bilstm (with casing)"})
+    epochs: int = field(default=4, metadata={"help": "passes over the training data"})
+    batch_size: int = field(default=32, metadata={"help": "sequences per step"})
+    lr: float = field(default=1.5e-4, metadata={"help": "peak learning rate of the transformer"})
+    head_lr: float = field(default=1e-3, metadata={"help": "learning rate of BiLSTM/CRF/casing"})
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    grad_clip: float = 1.0
+    max_length: int = field(default=256, metadata={"help": "subwords per window incl. specials"})
+    stride: int = 64
+    lstm_hidden: int = 256
+    dropout: float = 0.1
+    seed: int = 13
+
+    def __post_init__(self):
+        if self.decoder not in DECODERS:
+            raise SeqLabError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
+        if self.encoder not in ENCODERS:
+            raise SeqLabError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
+        for name in ("epochs", "batch_size", "max_length"):
+            if getattr(self, name) < 1:
+                raise SeqLabError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not (0 < self.lr < 1 and 0 < self.head_lr < 1):
+            raise SeqLabError(f"learning rates must be in (0, 1), got {self.lr}, {self.head_lr}")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step's news for a progress bar or the job table."""
+
+    step: int
+    total: int
+    epoch: int
+    loss: float
+    tokens_per_s: float
+    eta_s: float
+    dev_f1: float | None = None
+
+
+@dataclass
+class TrainResult:
+    """The trained model (best epoch), its dev report and what went into it."""
+
+    model: SequenceTagger
+    tokenizer: object
+    config: TrainConfig
+    report: Report | None
+    history: list[dict]
+    warnings: list[AlignmentWarning]
+    fingerprint: str
+    train_docs: int
+    dev_docs: int
+    seconds: float
+    tokens_per_s: float
+
+    def meta(self) -> dict:
+        """What ``seqlab.json`` records about this run."""
+        return {
+            "labels": sorted({t.split("-", 1)[1] for t in self.model.head.tags if t != "O"}),
+            "scheme": "IOB2",
+            "decoder": self.model.head.decoder,
+            "encoder": self.model.head.encoder,
+            "train_config": asdict(self.config),
+            "data": {"fingerprint": self.fingerprint, "train_docs": self.train_docs, "dev_docs": self.dev_docs},
+            "metrics": self.report.to_dict() if self.report else None,
+            "history": self.history,
+            "train_seconds": round(self.seconds, 1),
+            "train_tokens_per_s": round(self.tokens_per_s, 1),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+
+    def save(self, out_dir: str | Path, extra_meta: dict | None = None) -> Path:
+        return store.save(self.model, self.tokenizer, out_dir, {**self.meta(), **(extra_meta or {})})
+
+    def tagger(self) -> Tagger:
+        return Tagger(self.model, self.tokenizer, self.meta(), max_length=self.config.max_length)
+
+
+class TrainingCancelled(Exception):
+    """Raised inside train() when ``should_cancel`` says so; nothing is saved."""
+
+
+def fingerprint(examples: Sequence[Example]) -> str:
+    """A stable hash of texts and spans (order-independent)."""
+    rows = sorted(json.dumps([e.text, [s.key() for s in e.spans]], ensure_ascii=False) for e in examples)
+    return hashlib.sha256("\n".join(rows).encode("utf-8")).hexdigest()[:16]
+
+
+def train(
+    train_data: Sequence[Example],
+    dev_data: Sequence[Example] = (),
+    config: TrainConfig = TrainConfig(),
+    labels: Sequence[str] | None = None,
+    warm_start: str | Path | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    device: str = "cpu",
+) -> TrainResult:
+    """Fine-tune a tagger on ``train_data``; evaluate on ``dev_data`` every epoch."""
+    started = time.perf_counter()
+    _seed(config.seed)
+    if not train_data:
+        raise SeqLabError("no training documents")
+    label_set = sorted(set(labels or ()) | {s.label for e in train_data for s in e.spans})
+    if not label_set:
+        raise SeqLabError("the training documents have no spans and no labels were given")
+    head = HeadConfig(tuple(tag_names(label_set, "IOB2")), config.decoder, config.encoder,
+                      lstm_hidden=config.lstm_hidden, dropout=config.dropout)
+    model, tokenizer = _initial_model(config, head, warm_start)
+    model.to(device)
+    encoder = TextEncoder(tokenizer, config.max_length, config.stride)
+    encoded = encoder.encode([e.text for e in train_data])
+    index = {t: i for i, t in enumerate(model.head.tags)}
+    aligned = [align_tags(enc, ex, index) for enc, ex in zip(encoded, train_data)]
+    tag_ids = [a[0] for a in aligned]
+    warnings = [w for a in aligned for w in a[1]]
+    windows = [w for w in encoder.windows([len(e) for e in encoded]) if w.end > w.start]
+    loop = _Loop(model, encoder, encoded, windows, tag_ids, config, progress, should_cancel)
+    history, report = loop.run(dev_data)
+    seconds = time.perf_counter() - started
+    return TrainResult(model.eval(), tokenizer, config, report, history, warnings,
+                       fingerprint(train_data), len(train_data), len(dev_data), seconds, loop.tokens_per_s())
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _initial_model(config: TrainConfig, head: HeadConfig, warm_start) -> tuple[SequenceTagger, object]:
+    """A model from the base transformer, or warm-started from a SeqLab checkpoint."""
+    if warm_start is None:
+        return store.build(config.base_model, head)
+    old, tokenizer, _ = store.load(warm_start)
+    tags = tuple(dict.fromkeys(old.head.tags + head.tags))  # keep the old order, add new tags
+    head = HeadConfig.from_dict({**head.to_dict(), "tags": tags})
+    if head == old.head:
+        return old.train(), tokenizer
+    new, tokenizer = store.build(str(warm_start), head)
+    _transfer(old, new)
+    return new, tokenizer
+
+
+def _transfer(old: SequenceTagger, new: SequenceTagger) -> None:
+    """Copy every weight whose role is unchanged; rows of tags both models share."""
+    old_index = {t: i for i, t in enumerate(old.head.tags)}
+    pairs = [(j, old_index[t]) for j, t in enumerate(new.head.tags) if t in old_index]
+    new_ids, old_ids = torch.tensor([p[0] for p in pairs]), torch.tensor([p[1] for p in pairs])
+    old_state, new_state = old.state_dict(), new.state_dict()
+    with torch.no_grad():
+        for key, value in new_state.items():
+            if key not in old_state:
+                continue
+            src = old_state[key]
+            if src.shape == value.shape and not _is_tag_axis(key, value, len(new.head.tags)):
+                value.copy_(src)
+            elif key.endswith("transitions") and value.dim() == 2:
+                value[new_ids[:, None], new_ids[None, :]] = src[old_ids[:, None], old_ids[None, :]]
+            elif value.shape[0] == len(new.head.tags) and src.shape[0] == len(old.head.tags):
+                value[new_ids] = src[old_ids]
+
+
+def _is_tag_axis(key: str, value: torch.Tensor, k: int) -> bool:
+    return ("classifier" in key or "transitions" in key) and value.shape[0] == k
+
+
+class _Loop:
+    """The optimisation loop, kept apart so train() reads at a glance."""
+
+    def __init__(self, model, encoder, encoded, windows, tag_ids, config, progress, should_cancel):
+        self.model, self.encoder, self.encoded = model, encoder, encoded
+        self.windows: list[Window] = windows
+        self.tag_ids, self.config = tag_ids, config
+        self.progress, self.should_cancel = progress, should_cancel
+        self.steps_per_epoch = math.ceil(len(windows) / config.batch_size)
+        self.total = self.steps_per_epoch * config.epochs
+        self.optimizer = _optimizer(model, config)
+        warmup = int(self.total * config.warmup_ratio)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min((s + 1) / max(1, warmup), max(0.0, (self.total - s) / max(1, self.total - warmup)))
+        )
+        self.tokens, self.busy = 0, 0.0
+        self.device = next(model.parameters()).device
+        self.rng = random.Random(config.seed)
+
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.busy if self.busy else 0.0
+
+    def run(self, dev_data) -> tuple[list[dict], Report | None]:
+        history, best, best_state = [], None, None
+        step = 0
+        for epoch in range(1, self.config.epochs + 1):
+            t0 = time.perf_counter()
+            losses = []
+            for group in self._batches():
+                losses.append(self._step(group))
+                step += 1
+                self._report(step, epoch, losses)
+            row = {"epoch": epoch, "loss": round(sum(losses) / len(losses), 4), "seconds": round(time.perf_counter() - t0, 1)}
+            if dev_data:
+                report = self._evaluate(dev_data)
+                row["dev_f1"] = round(float(report.f1), 4)
+                if best is None or report.f1 > best.f1:
+                    best, best_state = report, {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                    row["best"] = True
+                self._report(step, epoch, losses, dev_f1=report.f1)
+            history.append(row)
+            log.info("epoch %d: %s", epoch, row)
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+        return history, best
+
+    def _batches(self) -> list[list[int]]:
+        """Shuffled batches of similar length: sort within shuffled chunks, shuffle batches."""
+        order = list(range(len(self.windows)))
+        self.rng.shuffle(order)
+        size = self.config.batch_size
+        chunk = size * 50
+        batches = []
+        for i in range(0, len(order), chunk):
+            part = sorted(order[i : i + chunk], key=lambda j: self.windows[j].end - self.windows[j].start)
+            batches += [part[k : k + size] for k in range(0, len(part), size)]
+        self.rng.shuffle(batches)
+        return batches
+
+    def _step(self, group: list[int]) -> float:
+        if self.should_cancel and self.should_cancel():
+            raise TrainingCancelled("training was cancelled")
+        t0 = time.perf_counter()
+        self.model.train()
+        batch = self.encoder.batch(self.encoded, [self.windows[i] for i in group], self.tag_ids)
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        emissions = self.model.emissions(batch, len(self.encoder.prefix))
+        mask = content_mask(batch["lengths"], emissions.shape[1])
+        loss = self.model.loss(emissions, batch["tags"], mask)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.tokens += int(batch["attention_mask"].sum())
+        self.busy += time.perf_counter() - t0
+        return loss.item()
+
+    def _report(self, step, epoch, losses, dev_f1=None) -> None:
+        if not self.progress:
+            return
+        rate = step / self.busy if self.busy else 0.0
+        eta = (self.total - step) / rate if rate else float("nan")
+        recent = losses[-20:]
+        self.progress(Progress(step, self.total, epoch, sum(recent) / len(recent), self.tokens_per_s(), eta, dev_f1))
+
+    def _evaluate(self, dev_data) -> Report:
+        tagger = Tagger(self.model, self.encoder.tokenizer, max_length=self.config.max_length)
+        predictions = tagger.predict([e.text for e in dev_data])
+        self.model.train()
+        return evaluate(dev_data, predictions)
+
+
+def _optimizer(model: SequenceTagger, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; the transformer at ``lr``, the parts on top at ``head_lr``; no decay on norms/biases."""
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, param in model.named_parameters():
+        is_head = not name.startswith("hf.") or ".classifier." in name or name.startswith("hf.classifier")
+        no_decay = param.dim() < 2 or "LayerNorm" in name or "norm" in name.lower()
+        groups.setdefault((is_head, no_decay), []).append(param)
+    return torch.optim.AdamW(
+        [
+            {"params": ps, "lr": config.head_lr if head else config.lr,
+             "weight_decay": 0.0 if no_decay else config.weight_decay}
+            for (head, no_decay), ps in groups.items()
+        ]
+    )

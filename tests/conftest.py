@@ -1,0 +1,101 @@
+"""Shared fixtures: a tiny BERT and WordPiece vocabulary made in code (nothing downloaded)."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from tagger.spans import Example, Span  # noqa: E402
+
+PERSONS = ["alice", "bob", "carol smith", "dave"]
+PLACES = ["paris", "new york", "berlin", "london"]
+ORGS = ["acme corp", "united nations", "globex"]
+FILLER = ["went", "to", "visited", "works", "at", "the", "in", "and", "said", "from", "today", ".", ","]
+CJK = list("北京上海我在工作人民大学")
+VOCAB = (
+    ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    + sorted({w for phrase in PERSONS + PLACES + ORGS for w in phrase.split()})
+    + FILLER
+    + CJK
+    + ["play", "##ing", "##s"]
+    + list("abcdefghijklmnopqrstuvwxyz0123456789")
+    + ["##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
+)
+
+
+def make_sentence(rng: random.Random, capitalise: bool = True) -> Example:
+    """A templated sentence with PER / LOC / ORG spans at exact offsets."""
+    template = rng.choice([
+        ["PER", "went", "to", "LOC", "."],
+        ["PER", "works", "at", "ORG", "in", "LOC", "."],
+        ["the", "ORG", "said", "PER", "visited", "LOC", "today", "."],
+        ["PER", "and", "PER", "went", "from", "LOC", "to", "LOC", "."],
+    ])
+    pools = {"PER": PERSONS, "LOC": PLACES, "ORG": ORGS}
+    text, spans = "", []
+    for slot in template:
+        piece = rng.choice(pools[slot]) if slot in pools else slot
+        if capitalise and slot in pools:
+            piece = " ".join(w.capitalize() for w in piece.split())
+        start = len(text) + (1 if text else 0)
+        text = f"{text} {piece}" if text else piece
+        if slot in pools:
+            spans.append(Span(start, start + len(piece), slot))
+    return Example(text, tuple(spans))
+
+
+def make_corpus(n: int, seed: int = 0) -> list[Example]:
+    rng = random.Random(seed)
+    return [make_sentence(rng) for _ in range(n)]
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> str:
+    """A folder holding a 2-layer, hidden-32 BERT and its WordPiece tokenizer."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(VOCAB)}, model_max_length=64)
+    config = BertConfig(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def corpus() -> list[Example]:
+    return make_corpus(120, seed=1)
+
+
+@pytest.fixture(scope="session")
+def trained_dir(tiny_base, corpus, tmp_path_factory) -> str:
+    """A tiny tagger trained until it tags the templated corpus well (CRF + BiLSTM)."""
+    from tagger.train import TrainConfig, train
+
+    config = TrainConfig(base_model=tiny_base, epochs=8, batch_size=8, lr=3e-3, head_lr=1e-2,
+                         max_length=64, lstm_hidden=32)
+    result = train(corpus[:100], corpus[100:], config)
+    out = tmp_path_factory.mktemp("models") / "crf"
+    result.save(out)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def trained_softmax_dir(tiny_base, corpus, tmp_path_factory) -> str:
+    """A tiny tagger with --encoder none --decoder softmax: a plain transformers checkpoint."""
+    from tagger.train import TrainConfig, train
+
+    config = TrainConfig(base_model=tiny_base, epochs=8, batch_size=8, lr=3e-3, head_lr=1e-2,
+                         max_length=64, encoder="none", decoder="softmax")
+    result = train(corpus[:100], corpus[100:], config)
+    out = tmp_path_factory.mktemp("models") / "softmax"
+    result.save(out)
+    return str(out)
