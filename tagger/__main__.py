@@ -69,8 +69,10 @@ def _run_train(args) -> int:
                         **({"dev_f1": f"{p.dev_f1:.4f}"} if p.dev_f1 is not None else {}))
         bar.refresh()
 
-    result = train(train_data, dev_data, config, warm_start=args.warm_start, progress=progress)
-    bar.close()
+    try:
+        result = train(train_data, dev_data, config, warm_start=args.warm_start, progress=progress)
+    finally:
+        bar.close()
     for w in result.warnings[:10]:
         print(f"warning: {w.message}", file=sys.stderr)
     if len(result.warnings) > 10:

@@ -120,7 +120,11 @@ def _scores(y_true, y_pred, labels) -> tuple[Score, dict[str, Score]]:
 
 
 def _units(text: str, *span_lists) -> list[tuple[int, int]]:
-    """Cut the text at whitespace and at every span edge; return non-blank pieces."""
+    """Cut the text at whitespace and at every span edge; return every piece.
+
+    Whitespace pieces are kept as units: dropped, a span that starts or ends on a space
+    (" Paris") would cover the same units as "Paris" and count as an exact match.
+    """
     cuts = {0, len(text)}
     for spans in span_lists:
         for s in spans:
@@ -129,7 +133,7 @@ def _units(text: str, *span_lists) -> list[tuple[int, int]]:
         if ch.isspace():
             cuts.update((i, i + 1))
     points = sorted(cuts)
-    return [(a, b) for a, b in zip(points, points[1:]) if text[a:b].strip()]
+    return list(zip(points, points[1:]))
 
 
 def _errors(gold: Sequence[Example], predicted: Sequence[Sequence[Span]]) -> Errors:

@@ -44,7 +44,7 @@ class Tagger:
     def predict(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[list[Span]]:
         """Spans (with ``score``) for each text, in the order given."""
         encoded = self.encoder.encode(texts)
-        windows = self.encoder.windows([len(e) for e in encoded])
+        windows = [w for w in self.encoder.windows([len(e) for e in encoded]) if w.end > w.start]
         emissions = self._emissions(encoded, windows, progress)
         merged = _merge(encoded, windows, emissions)
         return self._decode(encoded, merged)

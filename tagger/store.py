@@ -171,6 +171,8 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     """The ``seqlab.json`` of a model folder."""
     path = Path(path)
     _recover(path)
+    if not path.exists():
+        raise CheckpointError(f"model folder {path} does not exist")
     meta_file = path / META_FILE
     if not meta_file.is_file():
         raise CheckpointError(f"{path} is not a SeqLab model folder (no {META_FILE})")

