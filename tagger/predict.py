@@ -24,9 +24,11 @@ class Tagger:
     """A loaded model ready to tag texts: ``Tagger.load(dir).predict(texts)``."""
 
     def __init__(self, model: SequenceTagger, tokenizer, meta: dict | None = None,
-                 max_length: int = 512, stride: int = 128, batch_size: int = 32):
+                 max_length: int | None = None, stride: int = 64, batch_size: int = 32):
         self.model = model.eval()
         self.meta = meta or {}
+        # windows as long as those the model was trained on, unless asked otherwise
+        max_length = max_length or self.meta.get("train_config", {}).get("max_length", 256)
         self.encoder = TextEncoder(tokenizer, max_length=max_length, stride=stride)
         self.batch_size = batch_size
         self.device = next(model.parameters()).device
