@@ -102,11 +102,12 @@ def _run_predict(args) -> int:
         texts = [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
     else:
         texts = [e.text for e in read_file(args.input)]
-    with tqdm(total=len(texts), unit="text", file=sys.stderr, disable=len(texts) < 200) as bar:
-        spans = tagger.predict(texts, progress=None)
-        bar.update(len(texts))
-    for text, found in zip(texts, spans):
-        print(json.dumps({"text": text, "spans": [s.to_dict() for s in found]}, ensure_ascii=False))
+    with tqdm(total=len(texts), unit="text", file=sys.stderr, disable=len(texts) < 500) as bar:
+        for start in range(0, len(texts), 1024):  # chunks: a live bar, bounded memory
+            chunk = texts[start : start + 1024]
+            for text, found in zip(chunk, tagger.predict(chunk)):
+                print(json.dumps({"text": text, "spans": [s.to_dict() for s in found]}, ensure_ascii=False))
+            bar.update(len(chunk))
     return 0
 
 
