@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
-from .crf import CRF, allowed_transitions, constrained_viterbi
+from .crf import CRF, FORBIDDEN, allowed_transitions, decode_with_marginals, viterbi_np
 from .encoding import NUM_CASING
 
 DECODERS = ("softmax", "crf")
@@ -106,11 +107,15 @@ class SequenceTagger(nn.Module):
         return nn.functional.cross_entropy(emissions[mask], tags[mask])
 
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> tuple[list[list[int]], torch.Tensor]:
-        """Best valid tag path per row and the per-position probability of every tag."""
+        """Best valid tag path per row and the per-position probability of every tag (on CPU)."""
         if self.head.decoder == "crf":
-            return self.crf.decode(emissions, mask), self.crf.marginals(emissions, mask)
-        probs = emissions.float().softmax(-1)
-        paths = constrained_viterbi(probs.clamp_min(1e-9).log(), mask, self.allowed, self.allowed_start)
+            return decode_with_marginals(self.crf, emissions, mask)
+        probs = emissions.float().softmax(-1).cpu()
+        k = probs.shape[-1]
+        start = np.where(self.allowed_start.cpu().numpy(), 0.0, FORBIDDEN)
+        trans = np.where(self.allowed.cpu().numpy(), 0.0, FORBIDDEN)
+        log_probs = probs.clamp_min(1e-9).log().double().numpy()
+        paths = viterbi_np(log_probs, mask.sum(1).cpu().numpy(), start, trans, np.zeros(k))
         return paths, probs
 
     def head_state(self) -> dict[str, torch.Tensor]:

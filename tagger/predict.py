@@ -8,6 +8,7 @@ window border is neither cut nor doubled.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,8 +25,9 @@ class Tagger:
     """A loaded model ready to tag texts: ``Tagger.load(dir).predict(texts)``."""
 
     def __init__(self, model: SequenceTagger, tokenizer, meta: dict | None = None,
-                 max_length: int | None = None, stride: int = 64, batch_size: int = 32):
-        self.model = model.eval()
+                 max_length: int | None = None, stride: int = 64, batch_size: int = 32,
+                 quantize: bool = False):
+        self.model = quantize_int8(model.eval()) if quantize else model.eval()
         self.meta = meta or {}
         # windows as long as those the model was trained on, unless asked otherwise
         max_length = max_length or self.meta.get("train_config", {}).get("max_length", 256)
@@ -83,6 +85,21 @@ class Tagger:
         return results
 
 
+def quantize_int8(model: SequenceTagger) -> SequenceTagger:
+    """A copy with dynamic int8 linear layers (weights int8, activations quantized per batch).
+
+    Only the matrix products change; the CRF and the decoding stay in fp32. On CPU this is
+    the fast path; its predictions are checked against fp32 in the tests and benchmark.
+    """
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's deprecation notice; the API still works
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 def _merge(encoded: list[Encoded], windows: list[Window], emissions: list[torch.Tensor]) -> list[torch.Tensor]:
     """One (len, num_tags) tensor per text: each subword from its most central window."""
     merged: list[torch.Tensor | None] = [None] * len(encoded)
@@ -119,9 +136,12 @@ def _word_consistent(path: list[int], words: Sequence[int], tags: Sequence[str])
 def _spans(encoded: Encoded, tags: list[str], probs: torch.Tensor, tag_names: Sequence[str]) -> list[Span]:
     """Spans from subword tags, scored by the mean probability of their subwords' tags."""
     index = {t: i for i, t in enumerate(tag_names)}
+    starts = [a for a, _ in encoded.offsets]
     out = []
     for span in tags_to_spans(encoded.offsets, tags, "IOB2"):
-        cover = [k for k, (a, b) in enumerate(encoded.offsets) if a >= span.start and b <= span.end]
+        first = bisect_left(starts, span.start)
+        last = bisect_left(starts, span.end)
+        cover = range(first, last)
         score = float(sum(probs[k, index[tags[k]]] for k in cover) / len(cover))
         out.append(Span(span.start, span.end, span.label, round(score, 4)))
     return out

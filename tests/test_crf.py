@@ -315,3 +315,46 @@ def test_decoded_path_scores_as_high_as_brute_force(num_tags, lengths, constrain
         best = path_scores(em, all_paths(num_tags, n), start, trans, end).max()
         got = path_scores(em, torch.tensor([path]), start, trans, end)[0]
         assert_close(got, best)
+
+
+# --------------------------------------------------------------- the NumPy inference path
+
+
+def _random_case(seed: int, batch: int = 4, steps: int = 7, k: int = 5):
+    gen = torch.Generator().manual_seed(seed)
+    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"][:k]
+    allowed, allowed_start = allowed_transitions(tags)
+    crf = CRF(k, allowed, allowed_start)
+    with torch.no_grad():
+        crf.transitions.normal_(generator=gen)
+        crf.start_transitions.normal_(generator=gen)
+        crf.end_transitions.normal_(generator=gen)
+    emissions = torch.randn(batch, steps, k, generator=gen) * 3
+    lengths = torch.tensor([steps, 1, max(1, steps - 3), steps - 1])[:batch]
+    mask = torch.arange(steps)[None, :] < lengths[:, None]
+    return crf, emissions, mask
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_numpy_decode_and_marginals_match_the_torch_reference(seed):
+    from tagger.crf import decode_with_marginals
+
+    crf, emissions, mask = _random_case(seed)
+    paths, probs = decode_with_marginals(crf, emissions, mask)
+    assert paths == crf.decode(emissions, mask)
+    reference = crf.marginals(emissions, mask)
+    assert torch.allclose(probs, reference.float(), atol=1e-5)
+
+
+def test_numpy_viterbi_matches_constrained_viterbi():
+    import numpy as np
+
+    from tagger.crf import viterbi_np
+
+    _, emissions, mask = _random_case(3)
+    allowed, allowed_start = allowed_transitions(["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
+    log_probs = emissions.log_softmax(-1)
+    expected = constrained_viterbi(log_probs, mask, allowed, allowed_start)
+    got = viterbi_np(log_probs.double().numpy(), mask.sum(1).numpy(), np.where(allowed_start.numpy(), 0.0, FORBIDDEN),
+                     np.where(allowed.numpy(), 0.0, FORBIDDEN), np.zeros(5))
+    assert got == expected

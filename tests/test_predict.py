@@ -123,3 +123,22 @@ def test_predictions_match_one_window_when_the_text_fits(trained_dir):
     windowed = Tagger.load(trained_dir, max_length=64, stride=16)
     text = "Bob works at Globex in Berlin ."
     assert short.predict([text]) == windowed.predict([text])
+
+
+@pytest.mark.parametrize("fixture", ["trained_dir", "trained_softmax_dir"])
+def test_int8_fast_path_predicts_what_fp32_predicts(fixture, corpus, request):
+    folder = request.getfixturevalue(fixture)
+    texts = [e.text for e in corpus[100:]]
+    fp32 = Tagger.load(folder).predict(texts)
+    int8 = Tagger.load(folder, quantize=True).predict(texts)
+    assert [[s.key() for s in spans] for spans in int8] == [[s.key() for s in spans] for spans in fp32]
+    for a, b in zip(fp32, int8):
+        for x, y in zip(a, b):
+            assert abs(x.score - y.score) < 0.05
+
+
+def test_int8_fast_path_leaves_the_original_model_alone(trained_dir):
+    tagger = Tagger.load(trained_dir)
+    fast = Tagger(tagger.model, tagger.encoder.tokenizer, tagger.meta, quantize=True)
+    assert type(tagger.model.classifier) is torch.nn.Linear
+    assert type(fast.model.classifier) is not torch.nn.Linear

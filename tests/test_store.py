@@ -182,3 +182,22 @@ def test_base_folder_with_a_pickle_is_refused(tiny_base, tmp_path):
         pickle.dump({"a": 1}, f)
     with pytest.raises(CheckpointError, match="pickle"):
         store.resolve_base_model(str(target))
+
+
+def test_token_classification_base_with_matching_labels_keeps_its_head(trained_softmax_dir):
+    from tagger.model import HeadConfig
+    from tagger.schemes import tag_names
+
+    old, _, _ = store.load(trained_softmax_dir)
+    shuffled = ("O",) + tuple(reversed(tag_names(["PER", "ORG", "LOC"])[1:]))
+    model, _ = store.build(trained_softmax_dir, HeadConfig(shuffled, decoder="softmax", encoder="none"))
+    assert model.head.tags == old.head.tags  # the checkpoint's order wins, so its rows line up
+    torch.testing.assert_close(model.hf.classifier.weight, old.hf.classifier.weight)
+
+
+def test_token_classification_base_with_other_labels_gets_a_new_head(trained_softmax_dir):
+    from tagger.model import HeadConfig
+    from tagger.schemes import tag_names
+
+    model, _ = store.build(trained_softmax_dir, HeadConfig(tuple(tag_names(["ANIMAL"])), decoder="softmax", encoder="none"))
+    assert model.hf.classifier.weight.shape[0] == 3
