@@ -1,0 +1,328 @@
+"""Query functions: ``(session, ...) -> plain frozen dataclasses``; never ORM objects to pages.
+
+The caller owns the session (``with write_session(factory) as s: repo.save_spans(s, ...)``).
+Everything users can feed in is validated here before anything is written, so a bad record
+means an error and nothing stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tagger.spans import Example, SeqLabError, Span, validate_spans, validate_text
+
+from .models import SOURCES, SPLITS, STATUSES, TASK_KINDS, Document, History, Label, Project, SpanRow
+
+PALETTE = ("#8ecae6", "#ffb703", "#90be6d", "#f28482", "#cdb4db", "#f4a261", "#a8dadc", "#e9c46a")
+
+
+class NotFound(SeqLabError):
+    """A project, label or document that does not exist."""
+
+
+@dataclass(frozen=True)
+class LabelInfo:
+    name: str
+    colour: str
+    shortcut: str | None
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    id: int
+    name: str
+    task_kind: str
+    base_model: str
+    decoder: str
+    encoder: str
+    auto_activate: bool
+    labels: tuple[LabelInfo, ...]
+
+    @property
+    def label_names(self) -> list[str]:
+        return [label.name for label in self.labels]
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    id: int
+    project_id: int
+    text: str
+    split: str
+    status: str
+    spans: tuple[Span, ...]
+    sources: tuple[str, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    annotator: str
+    source: str
+    at: datetime
+    before: tuple[Span, ...]
+    after: tuple[Span, ...]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    added: int
+    duplicates: int
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 of the exact text (nothing normalised: a different space is a different text)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def stable_split(text_hash: str) -> str:
+    """80 / 10 / 10 train / dev / test, fixed by the text's hash so it never moves."""
+    bucket = int(text_hash[:8], 16) % 10
+    return "dev" if bucket == 0 else "test" if bucket == 1 else "train"
+
+
+# ----------------------------------------------------------------------------- projects
+
+
+def create_project(session: Session, name: str, labels: Sequence[str] = (), task_kind: str = "spans",
+                   base_model: str = "default", decoder: str = "crf", encoder: str = "bilstm") -> ProjectInfo:
+    """A new project with its labels; names are unique."""
+    name = _clean_name(name, "project name")
+    if task_kind not in TASK_KINDS:
+        raise SeqLabError(f"task kind must be one of {', '.join(TASK_KINDS)}, got {task_kind!r}")
+    if session.scalar(select(Project).where(Project.name == name)):
+        raise SeqLabError(f"a project named {name!r} already exists")
+    project = Project(name=name, task_kind=task_kind, base_model=base_model, decoder=decoder, encoder=encoder)
+    session.add(project)
+    session.flush()
+    for label in labels:
+        add_label(session, project.id, label)
+    return get_project(session, project.id)
+
+
+def get_project(session: Session, key: int | str) -> ProjectInfo:
+    """A project by id or name."""
+    column = Project.id if isinstance(key, int) else Project.name
+    project = session.scalar(select(Project).where(column == key))
+    if project is None:
+        raise NotFound(f"no project {key!r}")
+    return _project_info(project)
+
+
+def list_projects(session: Session) -> list[ProjectInfo]:
+    return [_project_info(p) for p in session.scalars(select(Project).order_by(Project.name))]
+
+
+def update_project(session: Session, project_id: int, **changes: Any) -> ProjectInfo:
+    """Rename a project or change its base model, decoder, encoder, auto-activate."""
+    project = _project(session, project_id)
+    allowed = {"name", "base_model", "decoder", "encoder", "auto_activate"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise SeqLabError(f"cannot change {', '.join(sorted(unknown))} of a project")
+    if "name" in changes:
+        changes["name"] = _clean_name(changes["name"], "project name")
+        clash = session.scalar(select(Project).where(Project.name == changes["name"], Project.id != project_id))
+        if clash:
+            raise SeqLabError(f"a project named {changes['name']!r} already exists")
+    for key, value in changes.items():
+        setattr(project, key, value)
+    session.flush()
+    return _project_info(project)
+
+
+def add_label(session: Session, project_id: int, name: str, colour: str | None = None,
+              shortcut: str | None = None) -> LabelInfo:
+    """Add a label (entity type) to a project."""
+    project = _project(session, project_id)
+    name = _clean_name(name, "label", max_len=100)
+    if any(ch.isspace() for ch in name):
+        raise SeqLabError(f"label {name!r} contains white space")
+    if any(label.name == name for label in project.labels):
+        raise SeqLabError(f"label {name!r} already exists in {project.name!r}")
+    position = len(project.labels)
+    label = Label(name=name, colour=colour or PALETTE[position % len(PALETTE)],
+                  shortcut=shortcut or _free_shortcut(project), position=position)
+    project.labels.append(label)
+    session.flush()
+    return LabelInfo(label.name, label.colour, label.shortcut)
+
+
+def rename_label(session: Session, project_id: int, old: str, new: str) -> None:
+    """Rename a label and every span that carries it (history records the change)."""
+    project = _project(session, project_id)
+    new = _clean_name(new, "label", max_len=100)
+    label = next((lb for lb in project.labels if lb.name == old), None)
+    if label is None:
+        raise NotFound(f"no label {old!r} in {project.name!r}")
+    if any(lb.name == new for lb in project.labels):
+        raise SeqLabError(f"label {new!r} already exists in {project.name!r}")
+    label.name = new
+    rows = session.scalars(
+        select(SpanRow).join(Document).where(Document.project_id == project_id, SpanRow.label == old)
+    ).all()
+    for row in rows:
+        row.label = new
+    session.flush()
+
+
+def _free_shortcut(project: Project) -> str | None:
+    used = {label.shortcut for label in project.labels}
+    return next((str(d) for d in range(1, 10) if str(d) not in used), None)
+
+
+# ----------------------------------------------------------------------------- documents
+
+
+def add_documents(session: Session, project_id: int, examples: Iterable[Example], *, annotator: str = "import",
+                  source: str = "import", split: str | None = None, status: str | None = None) -> ImportResult:
+    """Store documents (and their spans) all-or-nothing; texts already stored are skipped."""
+    project = _project(session, project_id)
+    labels = {label.name for label in project.labels}
+    examples = list(examples)
+    for number, example in enumerate(examples, 1):
+        try:
+            validate_text(example.text)
+            validate_spans(example.text, example.spans, labels)
+        except SeqLabError as exc:
+            raise SeqLabError(f"document {number}: {exc}") from exc
+    known = set(session.scalars(select(Document.content_hash).where(Document.project_id == project_id)))
+    added = duplicates = 0
+    for example in examples:
+        digest = content_hash(example.text)
+        if digest in known:
+            duplicates += 1
+            continue
+        known.add(digest)
+        doc = Document(project_id=project_id, text=example.text, content_hash=digest,
+                       split=split or example.meta.get("split") or stable_split(digest),
+                       status=status or ("corrected" if example.spans else "new"), meta=dict(example.meta))
+        if doc.split not in SPLITS:
+            raise SeqLabError(f"split must be one of {', '.join(SPLITS)}, got {doc.split!r}")
+        session.add(doc)
+        session.flush()
+        if example.spans:
+            _replace_spans(session, doc, example.spans, source, annotator)
+        added += 1
+    return ImportResult(added, duplicates)
+
+
+def get_document(session: Session, document_id: int) -> DocumentInfo:
+    doc = session.get(Document, document_id)
+    if doc is None:
+        raise NotFound(f"no document {document_id}")
+    return _document_info(doc)
+
+
+def list_documents(session: Session, project_id: int, *, status: str | None = None, split: str | None = None,
+                   limit: int | None = None, offset: int = 0) -> list[DocumentInfo]:
+    """Documents of a project in the order they were added, optionally filtered."""
+    query = select(Document).where(Document.project_id == project_id).order_by(Document.id)
+    if status:
+        query = query.where(Document.status == status)
+    if split:
+        query = query.where(Document.split == split)
+    query = query.offset(offset).limit(limit) if limit else query.offset(offset)
+    return [_document_info(d) for d in session.scalars(query)]
+
+
+def count_documents(session: Session, project_id: int) -> dict[str, int]:
+    """Number of documents per status."""
+    rows = session.execute(select(Document.status, func.count()).where(Document.project_id == project_id)
+                           .group_by(Document.status))
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update({status: n for status, n in rows})
+    return counts
+
+
+def next_in_queue(session: Session, project_id: int, after_id: int = 0) -> DocumentInfo | None:
+    """The next document needing correction (new or predicted), oldest first."""
+    doc = session.scalar(select(Document).where(Document.project_id == project_id, Document.id > after_id,
+                                                Document.status.in_(("new", "predicted")))
+                         .order_by(Document.id).limit(1))
+    return _document_info(doc) if doc else None
+
+
+def save_spans(session: Session, document_id: int, spans: Iterable[Span], *, annotator: str,
+               source: str = "human", status: str | None = None) -> DocumentInfo:
+    """Replace a document's spans, keeping the old ones in the history."""
+    doc = session.get(Document, document_id)
+    if doc is None:
+        raise NotFound(f"no document {document_id}")
+    labels = {label.name for label in _project(session, doc.project_id).labels}
+    checked = validate_spans(doc.text, spans, labels)
+    _replace_spans(session, doc, checked, source, annotator)
+    doc.status = status or ("corrected" if source == "human" else "predicted" if source == "model" else doc.status)
+    if doc.status not in STATUSES:
+        raise SeqLabError(f"status must be one of {', '.join(STATUSES)}, got {doc.status!r}")
+    session.flush()
+    return _document_info(doc)
+
+
+def history(session: Session, document_id: int) -> list[HistoryEntry]:
+    """Every change to a document's spans, oldest first."""
+    rows = session.scalars(select(History).where(History.document_id == document_id).order_by(History.id))
+    return [HistoryEntry(h.annotator, h.source, h.at, _spans(h.before), _spans(h.after)) for h in rows]
+
+
+def _replace_spans(session: Session, doc: Document, spans: Sequence[Span], source: str, annotator: str) -> None:
+    if source not in SOURCES:
+        raise SeqLabError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+    before = [_span_json(s) for s in _document_info(doc).spans]
+    doc.spans.clear()
+    for span in spans:
+        doc.spans.append(SpanRow(start=span.start, end=span.end, label=span.label, source=source,
+                                 annotator=annotator, score=span.score))
+    session.add(History(document_id=doc.id, annotator=annotator, source=source, before=before,
+                        after=[_span_json(s) for s in spans]))
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _project(session: Session, project_id: int) -> Project:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"no project {project_id}")
+    return project
+
+
+def _clean_name(name: str, what: str, max_len: int = 200) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise SeqLabError(f"{what} is empty")
+    name = name.strip()
+    if len(name) > max_len:
+        raise SeqLabError(f"{what} is longer than {max_len} characters")
+    if any(ch in name for ch in "\x00<>") or any(0xD800 <= ord(ch) <= 0xDFFF for ch in name):
+        raise SeqLabError(f"{what} {name!r} contains a character that is not allowed (NUL, <, > or a lone surrogate)")
+    return name
+
+
+def _span_json(span: Span) -> list:
+    return [span.start, span.end, span.label]
+
+
+def _spans(rows: list) -> tuple[Span, ...]:
+    return tuple(Span(a, b, label) for a, b, label in rows)
+
+
+def _project_info(project: Project) -> ProjectInfo:
+    labels = tuple(LabelInfo(lb.name, lb.colour, lb.shortcut) for lb in project.labels)
+    return ProjectInfo(project.id, project.name, project.task_kind, project.base_model, project.decoder,
+                       project.encoder, project.auto_activate, labels)
+
+
+def _document_info(doc: Document) -> DocumentInfo:
+    rows = sorted(doc.spans, key=lambda r: r.start)
+    return DocumentInfo(doc.id, doc.project_id, doc.text, doc.split, doc.status,
+                        tuple(Span(r.start, r.end, r.label, r.score) for r in rows),
+                        tuple(r.source for r in rows), dict(doc.meta or {}), doc.created_at, doc.updated_at)

@@ -1,0 +1,110 @@
+"""Engine and sessions: SQLite pragmas on every connection, IMMEDIATE write transactions.
+
+SQLite by default, in ``$SEQLAB_HOME/seqlab.db`` (``SEQLAB_HOME`` defaults to ``./seqlab-data``);
+any SQLAlchemy URL through ``SEQLAB_DB_URL``. On SQLite every connection gets WAL, a busy
+timeout, foreign keys and synchronous FULL, and :func:`write_session` begins IMMEDIATE so two
+writers queue for the lock instead of failing with "database is locked" half-way through.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from .models import SCHEMA_VERSION, Base, SchemaInfo
+
+BUSY_TIMEOUT_MS = 30_000
+_WRITE = "seqlab_write"
+
+
+def data_home() -> Path:
+    """The data folder: ``$SEQLAB_HOME`` or ``./seqlab-data``."""
+    return Path(os.environ.get("SEQLAB_HOME", "seqlab-data")).resolve()
+
+
+def database_url() -> str:
+    """``$SEQLAB_DB_URL``, else a SQLite file in the data folder."""
+    url = os.environ.get("SEQLAB_DB_URL")
+    if url:
+        return url
+    home = data_home()
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home / 'seqlab.db'}"
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """An engine for ``url`` (default: :func:`database_url`) with the schema migrated."""
+    url = url or database_url()
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000} if url.startswith("sqlite") else {})
+    if engine.dialect.name == "sqlite":
+        _sqlite_pragmas(engine)
+    migrate(engine)
+    return engine
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", f"busy_timeout={BUSY_TIMEOUT_MS}", "foreign_keys=ON", "synchronous=FULL"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        immediate = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def migrate(engine: Engine) -> None:
+    """Create missing tables and bring the schema up to :data:`SCHEMA_VERSION`."""
+    Base.metadata.create_all(engine)
+    with Session(engine) as session, session.begin():
+        info = session.scalar(select(SchemaInfo))
+        if info is None:
+            session.add(SchemaInfo(id=1, version=SCHEMA_VERSION))
+        elif info.version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"the database was made by a newer SeqLab (schema {info.version}, this one knows "
+                f"{SCHEMA_VERSION}); upgrade SeqLab"
+            )
+        else:
+            for version in range(info.version + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[version](session)
+            info.version = SCHEMA_VERSION
+
+
+def _to_v1(session: Session) -> None:
+    """v1 is the first schema: create_all above made every table it needs."""
+
+
+# version -> function(session) upgrading from version - 1 (new columns, data moves); new tables
+# need no entry because create_all adds them
+MIGRATIONS = {1: _to_v1}
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def write_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose transaction begins IMMEDIATE (takes the write lock first) and commits."""
+    with factory() as session:
+        session.connection(execution_options={_WRITE: True})
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def tables(engine: Engine) -> list[str]:
+    return sorted(inspect(engine).get_table_names())
