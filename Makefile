@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test run bench-accuracy clean
+.PHONY: install test run bench-accuracy bench-speed clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -22,6 +22,10 @@ run: install
 
 bench-accuracy: install
 	$(PY) bench/accuracy.py
+
+bench-speed: install
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	$(PY) bench/speed.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -140,5 +140,7 @@ def test_int8_fast_path_predicts_what_fp32_predicts(fixture, corpus, request):
 def test_int8_fast_path_leaves_the_original_model_alone(trained_dir):
     tagger = Tagger.load(trained_dir)
     fast = Tagger(tagger.model, tagger.encoder.tokenizer, tagger.meta, quantize=True)
-    assert type(tagger.model.classifier) is torch.nn.Linear
-    assert type(fast.model.classifier) is not torch.nn.Linear
+    query = "hf.base_model.encoder.layer.0.attention.self.query"
+    assert type(tagger.model.get_submodule(query)) is torch.nn.Linear
+    assert type(fast.model.get_submodule(query)) is not torch.nn.Linear
+    assert type(fast.model.classifier) is torch.nn.Linear  # the last layer stays fp32

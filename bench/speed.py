@@ -1,0 +1,301 @@
+"""Speed benchmark: SeqLab vs transformers' pipeline (inference) and Trainer (training).
+
+    python bench/speed.py                   # about 12 minutes on 2 CPU cores
+    python bench/speed.py --quick           # a smoke run on a few hundred sentences
+
+Both sides use the same base model, data, hyper-parameters and CPU. Every measurement runs
+in a fresh subprocess (so peak memory is its own), the sides alternate, and the medians and
+ratios are reported, because these shared machines drift. Saves JSON with the machine's
+description under bench/results/.
+
+Training: SeqLab's loop vs ``Trainer`` with ``DataCollatorForTokenClassification`` (dynamic
+padding), both on the same subword-level IOB2 labels, encoder none + softmax, one learning
+rate. Tokens/s counts real (non-padding) tokens. Dev F1 of both models is computed with the
+same decoder and seqeval.
+
+Inference: the SeqLab-trained model folder, dev sentences as raw text lines; the peer is
+``pipeline("token-classification", aggregation_strategy="simple")`` with ``batch_size=32``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.machine import describe, peak_rss_mib  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "conll2003"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", default=str(DATA / "train.txt"))
+    parser.add_argument("--dev", default=str(DATA / "dev.txt"))
+    parser.add_argument("--train-sentences", type=int, default=2000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--train-repeats", type=int, default=2)
+    parser.add_argument("--infer-repeats", type=int, default=3)
+    parser.add_argument("--dev-sentences", type=int, default=0, help="0 = all")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script runs")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "speed.json"))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        job = json.loads(args.worker)
+        print("RESULT " + json.dumps(WORKERS[job["kind"]](job)), flush=True)
+        return
+    if args.quick:
+        args.train_sentences, args.epochs, args.train_repeats, args.infer_repeats, args.dev_sentences = 200, 1, 1, 1, 200
+    run(args)
+
+
+def run(args) -> None:
+    work = Path(tempfile.mkdtemp(prefix="seqlab-speed-"))
+    common = {"train": args.train, "dev": args.dev, "n_train": args.train_sentences, "epochs": args.epochs,
+              "n_dev": args.dev_sentences, "device": args.device}
+    training: dict[str, list[dict]] = {"seqlab": [], "trainer": []}
+    for r in range(args.train_repeats):
+        for side in ("seqlab", "trainer") if r % 2 == 0 else ("trainer", "seqlab"):
+            out = str(work / f"{side}-{r}")
+            training[side].append(_spawn({**common, "kind": "train", "side": side, "save": out}))
+            print(f"train {side} #{r}: {_short(training[side][-1])}", flush=True)
+    model_dir = training["seqlab"][0]["saved"]
+    inference: dict[str, list[dict]] = {"pipeline": [], "seqlab": [], "seqlab-int8": []}
+    sides = list(inference)
+    for r in range(args.infer_repeats):
+        for side in sides if r % 2 == 0 else sides[::-1]:
+            inference[side].append(_spawn({**common, "kind": "infer", "side": side, "model": model_dir}))
+            print(f"infer {side} #{r}: {_short(inference[side][-1])}", flush=True)
+    memory = _spawn({**common, "kind": "app_memory"})
+    summary = summarise(training, inference, memory)
+    out = {"benchmark": "speed", "machine": describe(args.device), "args": vars(args),
+           "summary": summary, "training": training, "inference": inference, "app_memory": memory}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    print("\n" + table(summary) + f"\n\nsaved {args.out}")
+
+
+def _median(rows: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
+
+
+def summarise(training, inference, memory) -> dict:
+    """Medians per side and the ratios the targets are stated in."""
+    s = {}
+    for side, rows in training.items():
+        s[f"train_{side}"] = {k: _median(rows, k) for k in ("tokens_per_s", "epoch_s", "dev_f1", "peak_rss_mib")}
+    for side, rows in inference.items():
+        s[f"infer_{side}"] = {k: _median(rows, k) for k in ("words_per_s", "p50_ms", "p95_ms", "dev_f1", "peak_rss_mib")}
+    s["ratios"] = {
+        "train_tokens_per_s": s["train_seqlab"]["tokens_per_s"] / s["train_trainer"]["tokens_per_s"],
+        "infer_words_per_s_fp32": s["infer_seqlab"]["words_per_s"] / s["infer_pipeline"]["words_per_s"],
+        "infer_words_per_s_int8": s["infer_seqlab-int8"]["words_per_s"] / s["infer_pipeline"]["words_per_s"],
+        "int8_f1_drop_points": 100 * (s["infer_seqlab"]["dev_f1"] - s["infer_seqlab-int8"]["dev_f1"]),
+        "train_f1_gap_points": 100 * (s["train_seqlab"]["dev_f1"] - s["train_trainer"]["dev_f1"]),
+    }
+    s["app_memory_mib"] = memory["peak_rss_mib"]
+    s["app_default_p50_ms"], s["app_default_p95_ms"] = memory["p50_ms"], memory["p95_ms"]
+    return s
+
+
+def table(s: dict) -> str:
+    """Markdown tables of the medians and ratios."""
+    rows = ["| inference | words/s | 100-word paragraph p50 / p95 | dev F1 | peak RSS |", "|---|---|---|---|---|"]
+    for side in ("pipeline", "seqlab", "seqlab-int8"):
+        r = s[f"infer_{side}"]
+        rows.append(f"| {side} | {r['words_per_s']:.0f} | {r['p50_ms']:.1f} / {r['p95_ms']:.1f} ms | "
+                    f"{r['dev_f1']:.4f} | {r['peak_rss_mib']:.0f} MiB |")
+    rows += ["", "| training | tokens/s | s/epoch | dev F1 | peak RSS |", "|---|---|---|---|---|"]
+    for side in ("trainer", "seqlab"):
+        r = s[f"train_{side}"]
+        rows.append(f"| {side} | {r['tokens_per_s']:.0f} | {r['epoch_s']:.1f} | {r['dev_f1']:.4f} | {r['peak_rss_mib']:.0f} MiB |")
+    q = s["ratios"]
+    rows += ["", f"SeqLab / pipeline words/s: fp32 {q['infer_words_per_s_fp32']:.2f}x, int8 "
+             f"{q['infer_words_per_s_int8']:.2f}x (int8 F1 drop {q['int8_f1_drop_points']:.2f} points); "
+             f"SeqLab / Trainer tokens/s: {q['train_tokens_per_s']:.2f}x (F1 gap {q['train_f1_gap_points']:+.2f} points); "
+             f"app process with the default model (BiLSTM + CRF, int8): {s['app_memory_mib']:.0f} MiB peak, "
+             f"100-word paragraph p50 {s['app_default_p50_ms']:.1f} ms / p95 {s['app_default_p95_ms']:.1f} ms"]
+    return "\n".join(rows)
+
+
+def _short(r: dict) -> str:
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items() if k != "saved")
+
+
+def _spawn(job: dict) -> dict:
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(job)], stdout=subprocess.PIPE,
+                          text=True, cwd=ROOT, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        raise SystemExit(f"{job['kind']} {job.get('side')} failed (exit {proc.returncode})")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+# ----------------------------------------------------------------------------- workers
+
+
+def _data(job):
+    from tagger.formats import read_column
+
+    train = read_column(job["train"], strict=False)[: job["n_train"]]
+    dev = read_column(job["dev"], strict=False)
+    return train, dev[: job["n_dev"]] if job["n_dev"] else dev
+
+
+def _config(job):
+    from tagger.train import TrainConfig
+
+    # one learning rate for everything, as Trainer has
+    return TrainConfig(encoder="none", decoder="softmax", epochs=job["epochs"], batch_size=32, lr=1e-4,
+                       head_lr=1e-4, weight_decay=0.01, warmup_ratio=0.1, grad_clip=1.0, max_length=256)
+
+
+def train_worker(job: dict) -> dict:
+    """Train one side; return tokens/s, seconds per epoch, dev F1, peak memory."""
+    from tagger.evaluate import evaluate
+    from tagger.predict import Tagger
+
+    train, dev = _data(job)
+    config = _config(job)
+    if job["side"] == "seqlab":
+        from tagger.train import train as seqlab_train
+
+        result = seqlab_train(train, (), config, device=job["device"])
+        model, tokenizer = result.model, result.tokenizer
+        tokens_per_s, seconds = result.tokens_per_s, sum(row["seconds"] for row in result.history)
+        result.save(job["save"])
+    else:
+        model, tokenizer, tokens, seconds = _trainer(train, config, job["device"])
+        tokens_per_s = tokens / seconds
+    tagger = Tagger(model.eval(), tokenizer, max_length=config.max_length)
+    report = evaluate(dev, tagger.predict([e.text for e in dev]))
+    return {"tokens_per_s": tokens_per_s, "epoch_s": seconds / config.epochs, "dev_f1": report.f1,
+            "peak_rss_mib": peak_rss_mib(), "saved": job["save"]}
+
+
+def _trainer(train, config, device):
+    """Fine-tune with transformers' Trainer on exactly SeqLab's subword labels."""
+    import torch
+    from transformers import DataCollatorForTokenClassification, Trainer, TrainingArguments
+
+    from tagger import store
+    from tagger.encoding import TextEncoder, align_tags
+    from tagger.model import HeadConfig
+    from tagger.schemes import tag_names
+
+    labels = sorted({s.label for e in train for s in e.spans})
+    head = HeadConfig(tuple(tag_names(labels)), decoder="softmax", encoder="none")
+    model, tokenizer = store.build(config.base_model, head)
+    encoder = TextEncoder(tokenizer, config.max_length)
+    index = {t: i for i, t in enumerate(model.head.tags)}
+    rows = []
+    for enc, example in zip(encoder.encode([e.text for e in train]), train):
+        tags, _ = align_tags(enc, example, index)
+        ids = list(encoder.prefix) + list(enc.ids) + list(encoder.suffix)
+        labels_ = [-100] * len(encoder.prefix) + tags + [-100] * len(encoder.suffix)
+        rows.append({"input_ids": ids[: config.max_length], "attention_mask": [1] * min(len(ids), config.max_length),
+                     "labels": labels_[: config.max_length]})
+    steps = math.ceil(len(rows) / config.batch_size) * config.epochs
+    args = TrainingArguments(
+        output_dir=tempfile.mkdtemp(prefix="trainer-"), per_device_train_batch_size=config.batch_size,
+        learning_rate=config.lr, num_train_epochs=config.epochs, warmup_steps=int(steps * config.warmup_ratio),
+        weight_decay=config.weight_decay, max_grad_norm=config.grad_clip, lr_scheduler_type="linear",
+        seed=config.seed, save_strategy="no", eval_strategy="no", logging_strategy="no", report_to=[],
+        use_cpu=device == "cpu", dataloader_num_workers=0, disable_tqdm=True,
+    )
+    trainer = Trainer(model=model.hf, args=args, train_dataset=rows,
+                      data_collator=DataCollatorForTokenClassification(tokenizer))
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    tokens = sum(len(r["input_ids"]) for r in rows) * config.epochs
+    return model.to("cpu"), tokenizer, tokens, seconds
+
+
+def _paragraph(dev) -> str:
+    """A 100-word paragraph of dev sentences (what a person pastes into the Tag page)."""
+    words = " ".join(e.text for e in dev[:40]).split()
+    return " ".join(words[:100])
+
+
+def infer_worker(job: dict) -> dict:
+    """Tag all dev texts with one side; words/s, paragraph latency, dev F1, peak memory."""
+    from tagger.evaluate import evaluate
+
+    _, dev = _data(job)
+    texts = [e.text for e in dev]
+    predict = _predictor(job)
+    predict(texts[:64])  # warm-up: first-call allocations, thread pools
+    started = time.perf_counter()
+    predictions = predict(texts)
+    seconds = time.perf_counter() - started
+    words = sum(len(t.split()) for t in texts)
+    paragraph = _paragraph(dev)
+    latencies = []
+    for _ in range(30):
+        t0 = time.perf_counter()
+        predict([paragraph])
+        latencies.append(1000 * (time.perf_counter() - t0))
+    latencies.sort()
+    return {"words_per_s": words / seconds, "seconds": seconds, "p50_ms": latencies[len(latencies) // 2],
+            "p95_ms": latencies[int(len(latencies) * 0.95) - 1], "dev_f1": evaluate(dev, predictions).f1,
+            "peak_rss_mib": peak_rss_mib()}
+
+
+def _predictor(job):
+    from tagger.predict import Tagger
+    from tagger.spans import Span
+
+    if job["side"] == "pipeline":
+        from transformers import pipeline
+
+        ner = pipeline("token-classification", model=job["model"], aggregation_strategy="simple", device=job["device"])
+
+        def predict(texts):
+            out = ner(texts, batch_size=32)
+            return [[Span(e["start"], e["end"], e["entity_group"]) for e in found] for found in out]
+
+        return predict
+    tagger = Tagger.load(job["model"], quantize=job["side"].endswith("int8"))
+    return tagger.predict
+
+
+def app_memory_worker(job: dict) -> dict:
+    """The app's case: the default architecture (BiLSTM + CRF), int8, one paragraph at a time."""
+    from tagger import store
+    from tagger.model import HeadConfig
+    from tagger.predict import Tagger
+    from tagger.schemes import tag_names
+
+    _, dev = _data(job)
+    model, tokenizer = store.build(None, HeadConfig(tuple(tag_names(["LOC", "MISC", "ORG", "PER"]))))
+    tagger = Tagger(model, tokenizer, quantize=True)
+    tagger.predict([e.text for e in dev[:500]])
+    paragraph = _paragraph(dev)
+    latencies = []
+    for _ in range(30):
+        t0 = time.perf_counter()
+        tagger.predict([paragraph])
+        latencies.append(1000 * (time.perf_counter() - t0))
+    latencies.sort()
+    return {"peak_rss_mib": peak_rss_mib(), "p50_ms": latencies[len(latencies) // 2],
+            "p95_ms": latencies[int(len(latencies) * 0.95) - 1]}
+
+
+WORKERS = {"train": train_worker, "infer": infer_worker, "app_memory": app_memory_worker}
+
+if __name__ == "__main__":
+    main()
