@@ -60,7 +60,6 @@ def main() -> None:
 
 def run_one(job: dict) -> dict:
     """Train and evaluate one configuration (in this process)."""
-    from tagger.evaluate import evaluate
     from tagger.formats import read_column
     from tagger.train import TrainConfig, train
 

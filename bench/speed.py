@@ -188,7 +188,6 @@ def train_worker(job: dict) -> dict:
 
 def _trainer(train, config, device):
     """Fine-tune with transformers' Trainer on exactly SeqLab's subword labels."""
-    import torch
     from transformers import DataCollatorForTokenClassification, Trainer, TrainingArguments
 
     from tagger import store

@@ -29,7 +29,9 @@ def test_bad_config_is_refused_with_the_field_named(field, value, message):
 
 
 def test_config_is_frozen():
-    with pytest.raises(Exception):
+    from dataclasses import FrozenInstanceError
+
+    with pytest.raises(FrozenInstanceError):
         TrainConfig().epochs = 9  # type: ignore[misc]
 
 
