@@ -223,6 +223,13 @@ def get_document(session: Session, document_id: int) -> DocumentInfo:
     return _document_info(doc)
 
 
+def find_document(session: Session, project_id: int, text: str) -> DocumentInfo | None:
+    """The project's document with exactly this text, if stored."""
+    doc = session.scalar(select(Document).where(Document.project_id == project_id,
+                                                Document.content_hash == content_hash(text)))
+    return _document_info(doc) if doc else None
+
+
 def list_documents(session: Session, project_id: int, *, status: str | None = None, split: str | None = None,
                    limit: int | None = None, offset: int = 0) -> list[DocumentInfo]:
     """Documents of a project in the order they were added, optionally filtered."""

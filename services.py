@@ -1,0 +1,256 @@
+"""What the pages call: small functions over plain values that own the session's lifetime.
+
+Pages never touch SQL or torch: they call a :class:`Services` method, get frozen dataclasses
+(``ProjectInfo``, ``DocumentInfo``, ``ImportResult``...) or plain values back, and show a
+:class:`~tagger.spans.SeqLabError` with ``st.error(str(exc))``. Anything else is a bug and is
+not caught here. Escaping text for HTML is the page's job: the store keeps texts verbatim.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+
+from db import repo
+from db.repo import DocumentInfo, HistoryEntry, ImportResult, ProjectInfo
+from db.session import make_engine, session_factory, write_session
+from tagger import formats
+from tagger.formats import FormatError
+from tagger.spans import MAX_TEXT_CHARS, Example, SeqLabError, Span, validate_text
+
+if TYPE_CHECKING:  # heavy imports only where used
+    import pandas
+
+    from tagger.predict import Tagger
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+DEFAULT_PROJECT = "English NER"
+DEFAULT_LABELS = ("PER", "ORG", "LOC", "MISC")
+DEFAULT_BASE_MODEL = "default"  # tagger.store.DEFAULT_BASE: the embedded all-MiniLM-L6-v2
+EXAMPLE_TEXTS = (
+    "Alice Johnson flew from London to Paris on Monday.",
+    "The United Nations opened a new office in Nairobi.",
+    "Bob Smith joined Acme Corp as chief engineer last year.",
+    "Angela Merkel met Emmanuel Macron in Berlin to discuss the Euro.",
+    "Apple announced the iPhone at a conference in San Francisco.",
+)
+PREVIEW_CHARS = 80
+
+
+class NoModel(SeqLabError):
+    """Tagging was asked for while the project has no trained model."""
+
+
+@dataclass(frozen=True)
+class QueueProgress:
+    """How far the annotation queue has come: ``done`` of ``total`` documents corrected."""
+
+    done: int
+    total: int
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+class Services:
+    """The app's operations on one database (``url``: a SQLAlchemy URL, default from db.session)."""
+
+    def __init__(self, url: str | None = None):
+        self.engine = make_engine(url)
+        self.factory = session_factory(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ projects
+
+    def ensure_default_project(self) -> ProjectInfo:
+        """On first start, create "English NER" with a few example documents; else return it.
+
+        Idempotent and safe under concurrent first starts (the write lock is taken first). When
+        projects exist but none is called "English NER" (renamed by the user), the first is returned.
+        """
+        with write_session(self.factory) as s:
+            existing = repo.list_projects(s)
+            if existing:
+                return next((p for p in existing if p.name == DEFAULT_PROJECT), existing[0])
+            project = repo.create_project(s, DEFAULT_PROJECT, DEFAULT_LABELS, base_model=DEFAULT_BASE_MODEL)
+            repo.add_documents(s, project.id, [Example(t) for t in EXAMPLE_TEXTS], annotator="seqlab")
+            return project
+
+    def projects(self) -> list[ProjectInfo]:
+        with self.factory() as s:
+            return repo.list_projects(s)
+
+    def project(self, key: int | str) -> ProjectInfo:
+        """A project by id or name (``repo.NotFound`` if there is none)."""
+        with self.factory() as s:
+            return repo.get_project(s, key)
+
+    def create_project(self, name: str, labels: Sequence[str], task_kind: str = "spans",
+                       base_model: str = DEFAULT_BASE_MODEL) -> ProjectInfo:
+        with write_session(self.factory) as s:
+            return repo.create_project(s, name, labels, task_kind=task_kind, base_model=base_model)
+
+    # ------------------------------------------------------------------ tagging and correcting
+
+    def tag_text(self, tagger: Tagger | None, text: str, max_chars: int = MAX_TEXT_CHARS) -> list[Span]:
+        """The model's spans (with scores) for one text, after checking the text can be stored.
+
+        Raises:
+            TextError: empty, whitespace-only, too long, NUL or lone surrogate.
+            NoModel: ``tagger`` is None (no trained model yet): the page should say so rather
+                than show an empty result as if the model had found nothing.
+        """
+        validate_text(text, max_chars)
+        if tagger is None:
+            raise NoModel("no trained model yet: annotate some documents, then start training on the Train page")
+        return list(tagger.predict([text])[0])
+
+    def save_for_correction(self, project_id: int, text: str, spans: Iterable[Span] = (),
+                            annotator: str = "you") -> DocumentInfo:
+        """Store ``text`` exactly as given, with the model's ``spans`` as suggestions.
+
+        The document gets status "predicted" (or "new" without spans) and source "model".
+        A text already stored in the project returns that document, unchanged.
+        """
+        validate_text(text)
+        with write_session(self.factory) as s:
+            found = repo.find_document(s, project_id, text)
+            if found is not None:
+                return found
+            spans = tuple(spans)
+            repo.add_documents(s, project_id, [Example(text, spans)], annotator=annotator, source="model",
+                               status="predicted" if spans else "new")
+            return repo.find_document(s, project_id, text)
+
+    def save_correction(self, document_id: int, spans: Iterable[Span], annotator: str) -> DocumentInfo:
+        """Store a person's spans for a document (status "corrected"); the old ones go to history."""
+        with write_session(self.factory) as s:
+            return repo.save_spans(s, document_id, spans, annotator=annotator, source="human", status="corrected")
+
+    def document(self, document_id: int) -> DocumentInfo:
+        with self.factory() as s:
+            return repo.get_document(s, document_id)
+
+    def history(self, document_id: int) -> list[HistoryEntry]:
+        """Every change to a document's spans, oldest first."""
+        with self.factory() as s:
+            return repo.history(s, document_id)
+
+    def next_document(self, project_id: int, after_id: int = 0) -> DocumentInfo | None:
+        """The next document to correct (status new or predicted) after ``after_id``, or None."""
+        with self.factory() as s:
+            return repo.next_in_queue(s, project_id, after_id)
+
+    def queue_progress(self, project_id: int) -> QueueProgress:
+        """Corrected or reviewed documents out of all the project's documents."""
+        with self.factory() as s:
+            counts = repo.count_documents(s, project_id)
+        return QueueProgress(done=counts["corrected"] + counts["reviewed"], total=sum(counts.values()))
+
+    # ------------------------------------------------------------------ files
+
+    def preview_file(self, filename: str, data: bytes, scheme: str | None = None,
+                     limit: int = 20) -> list[Example]:
+        """The first ``limit`` documents of an upload, parsed and checked but not stored."""
+        examples, _ = _parse_upload(filename, data, scheme)
+        return examples[:limit]
+
+    def import_file(self, project_id: int, filename: str, data: bytes, scheme: str | None = None) -> ImportResult:
+        """Store every document of an upload, or none: one bad record is an error naming its line.
+
+        Texts already in the project are skipped and counted as duplicates.
+        """
+        examples, lines = _parse_upload(filename, data, scheme)
+        with write_session(self.factory) as s:
+            project = repo.get_project(s, project_id)
+            _check_labels(examples, lines, project, _name(filename))
+            result = repo.add_documents(s, project_id, examples, annotator="import", source="import")
+        log.info("imported %s into project %d: %s", _name(filename), project_id, result)
+        return result
+
+    def export_jsonl(self, project_id: int) -> str:
+        """All documents as JSONL: text, spans, their metadata and split (re-importable as is)."""
+        out = io.StringIO()
+        formats.write_jsonl(self._examples(project_id, with_split=True), out)
+        return out.getvalue()
+
+    def export_column(self, project_id: int, scheme: str = "IOB2") -> str:
+        """All documents as a column file in ``scheme`` ("BIO"/"IOB2" or "BIOES"/"IOBES")."""
+        out = io.StringIO()
+        formats.write_column(self._examples(project_id, with_split=False), out, scheme)
+        return out.getvalue()
+
+    def _examples(self, project_id: int, with_split: bool) -> list[Example]:
+        with self.factory() as s:
+            repo.get_project(s, project_id)  # NotFound for a wrong id, not an empty file
+            docs = repo.list_documents(s, project_id)
+        return [Example(d.text, d.spans, {**d.meta, "split": d.split} if with_split else dict(d.meta))
+                for d in docs]
+
+    def documents_frame(self, project_id: int, status: str | None = None,
+                        split: str | None = None) -> pandas.DataFrame:
+        """A table of documents for display: id, text (first 80 characters), split, status, spans, updated."""
+        import pandas
+
+        with self.factory() as s:
+            docs = repo.list_documents(s, project_id, status=status, split=split)
+        columns = ["id", "text", "split", "status", "spans", "updated"]
+        rows = [(d.id, _shorten(d.text), d.split, d.status, len(d.spans), d.updated_at) for d in docs]
+        return pandas.DataFrame(rows, columns=columns)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _name(filename: str) -> str:
+    """The file's base name (uploads may carry a client path)."""
+    return Path(str(filename).replace("\\", "/")).name or "upload"
+
+
+def _parse_upload(filename: str, data: bytes, scheme: str | None) -> tuple[list[Example], list[int | None]]:
+    """Examples from an upload's bytes (size checked, format guessed from name then content),
+    with the line each starts on."""
+    name = _name(filename)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise FormatError(f"the file is {len(data) / 2**20:.1f} MB; uploads are limited to "
+                          f"{MAX_UPLOAD_BYTES / 2**20:.0f} MB (split it into smaller files)", file=name)
+    # A lossy decode is enough to guess; the reader decodes strictly and names a bad line.
+    fmt = formats.guess_format(name, bytes(data[:65536]).decode("utf-8", errors="replace"))
+    if fmt == "jsonl":
+        examples = formats.read_jsonl(bytes(data), name=name)
+        # a record's metadata may carry a "line" from an earlier import: count lines here instead
+        lines = [n for n, line in enumerate(bytes(data).decode("utf-8").split("\n"), 1) if line.strip()]
+    else:
+        read = formats.read_column if fmt == "column" else formats.read_text
+        examples = read(bytes(data), name=name, **({"scheme": scheme} if fmt == "column" else {}))
+        lines = [ex.meta.get("line") for ex in examples]
+    if not examples:
+        raise FormatError("no documents found in the file", file=name)
+    return examples, lines
+
+
+def _check_labels(examples: Sequence[Example], lines: Sequence[int | None], project: ProjectInfo,
+                  name: str) -> None:
+    """Unknown labels as a FormatError with the file and line, before anything is stored."""
+    known = set(project.label_names)
+    for number, (ex, line) in enumerate(zip(examples, lines), 1):
+        unknown = sorted(ex.labels() - known)
+        if unknown:
+            where = "" if line else f"document {number}: "
+            raise FormatError(f"{where}unknown label {unknown[0]!r}; {project.name!r} has "
+                              f"{', '.join(project.label_names) or 'no labels'} (add it in Settings first)",
+                              file=name, line=line)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
