@@ -17,8 +17,7 @@ test: install
 	HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(PY) -m pytest
 
 run: install
-	@echo "The browser app is not built yet; the engine's CLI is: $(PY) -m tagger --help"
-	$(PY) -m tagger --help
+	$(PY) -m streamlit run app.py --server.port 8501 --server.headless true --browser.gatherUsageStats false
 
 bench-accuracy: install
 	$(PY) bench/accuracy.py

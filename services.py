@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 
 from db import repo
+from db.models import SPLITS, STATUSES  # noqa: F401  (re-exported for the pages)
 from db.repo import DocumentInfo, HistoryEntry, ImportResult, ProjectInfo
 from db.session import make_engine, session_factory, write_session
 from tagger import formats
