@@ -83,7 +83,7 @@ def run_one(job: dict) -> dict:
     return {
         "name": job["name"], "config": asdict(config), "train_sentences": len(train_data),
         "dev_sentences": len(dev_data), "dev_f1": report.f1, "precision": report.overall.precision,
-        "recall": report.overall.recall, "per_label": {k: v.f1 for k, v in report.per_label.items()},
+        "recall": report.overall.recall, "support": report.overall.support, "per_label": {k: v.f1 for k, v in report.per_label.items()},
         "errors": asdict(report.errors), "history": result.history, "wall_s": round(wall, 1),
         "train_tokens_per_s": round(result.tokens_per_s, 1), "peak_rss_mib": peak_rss_mib(),
     }
