@@ -70,6 +70,16 @@ def tiny_base(tmp_path_factory) -> str:
     return str(folder)
 
 
+@pytest.fixture()
+def factory(tmp_path):
+    """A session factory on a fresh SQLite file (schema migrated, pragmas on)."""
+    from db.session import make_engine, session_factory
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'seqlab.db'}")
+    yield session_factory(engine)
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def corpus() -> list[Example]:
     return make_corpus(120, seed=1)

@@ -15,13 +15,6 @@ from tagger.spans import Example, SeqLabError, Span
 
 
 @pytest.fixture()
-def factory(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'seqlab.db'}")
-    yield session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture()
 def project(factory):
     with write_session(factory) as s:
         return repo.create_project(s, "English NER", ["PER", "ORG", "LOC", "MISC"])

@@ -19,13 +19,6 @@ CONFIG = {"epochs": 3, "lr": 0.001, "decoder": "crf"}
 
 
 @pytest.fixture()
-def factory(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'seqlab.db'}")
-    yield session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture()
 def project_id(factory):
     with write_session(factory) as s:
         return repo.create_project(s, "NER", ["PER", "LOC"]).id
