@@ -78,7 +78,7 @@ def export_section(project: ProjectInfo) -> None:
 project = project_picker()
 st.title("Data")
 st.markdown(f"Project **{escape(project.name)}**: bring texts in, check what is stored, and take it "
-            "out again. Upload annotated files here, then correct them on the Annotate page.")
+            "out again. Upload annotated files (or plain text to annotate) here.")
 import_section(project)
 documents_section(project)
 export_section(project)
