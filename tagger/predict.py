@@ -9,7 +9,7 @@ window border is neither cut nor doubled.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -41,20 +41,16 @@ class Tagger:
         model, tokenizer, meta = store.load(path)
         return cls(model, tokenizer, meta, **kwargs)
 
-    @property
-    def labels(self) -> list[str]:
-        return sorted({t.split("-", 1)[1] for t in self.model.head.tags if t != "O"})
-
-    def predict(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[list[Span]]:
+    def predict(self, texts: Sequence[str]) -> list[list[Span]]:
         """Spans (with ``score``) for each text, in the order given."""
         encoded = self.encoder.encode(texts)
         windows = [w for w in self.encoder.windows([len(e) for e in encoded]) if w.end > w.start]
-        emissions = self._emissions(encoded, windows, progress)
+        emissions = self._emissions(encoded, windows)
         merged = _merge(encoded, windows, emissions)
         return self._decode(encoded, merged)
 
     @torch.inference_mode()
-    def _emissions(self, encoded, windows, progress) -> list[torch.Tensor]:
+    def _emissions(self, encoded, windows) -> list[torch.Tensor]:
         out: list[torch.Tensor | None] = [None] * len(windows)
         offset = len(self.encoder.prefix)
         for group in length_batches(windows, self.batch_size):
@@ -63,8 +59,6 @@ class Tagger:
             scores = self.model.emissions(batch, offset).float().cpu()
             for row, i in enumerate(group):
                 out[i] = scores[row, : int(batch["lengths"][row])]
-            if progress:
-                progress(len(group))
         return out
 
     @torch.inference_mode()
