@@ -189,7 +189,7 @@ def test_a_bad_file_stores_nothing_and_names_the_line(svc, project, filename, da
 
 
 def test_an_upload_over_the_size_limit_is_refused(svc, project, monkeypatch):
-    monkeypatch.setattr(services, "MAX_UPLOAD_BYTES", len(CONLL) - 1)
+    monkeypatch.setattr(services.core, "MAX_UPLOAD_BYTES", len(CONLL) - 1)
     with pytest.raises(FormatError, match=r"train\.conll: .*uploads are limited to"):
         svc.import_file(project.id, "train.conll", CONLL)
     with pytest.raises(FormatError, match="limited"):

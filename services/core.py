@@ -1,10 +1,4 @@
-"""What the pages call: small functions over plain values that own the session's lifetime.
-
-Pages never touch SQL or torch: they call a :class:`Services` method, get frozen dataclasses
-(``ProjectInfo``, ``DocumentInfo``, ``ImportResult``...) or plain values back, and show a
-:class:`~tagger.spans.SeqLabError` with ``st.error(str(exc))``. Anything else is a bug and is
-not caught here. Escaping text for HTML is the page's job: the store keeps texts verbatim.
-"""
+"""The annotation side of :class:`services.Services`: projects, documents, tagging, files."""
 
 from __future__ import annotations
 
@@ -61,8 +55,11 @@ class QueueProgress:
         return self.done / self.total if self.total else 1.0
 
 
-class Services:
-    """The app's operations on one database (``url``: a SQLAlchemy URL, default from db.session)."""
+class CoreServices:
+    """Projects, documents, tagging, correcting, import and export on one database.
+
+    ``url``: a SQLAlchemy URL (default from db.session: SEQLAB_DB_URL, or SQLite in SEQLAB_HOME).
+    """
 
     def __init__(self, url: str | None = None):
         self.engine = make_engine(url)

@@ -1,0 +1,18 @@
+"""What the pages call: small functions over plain values that own the session's lifetime.
+
+Pages never touch SQL or torch: they call a :class:`Services` method, get frozen dataclasses
+(``ProjectInfo``, ``DocumentInfo``, ``ImportResult``...) or plain values back, and show a
+:class:`~tagger.spans.SeqLabError` with ``st.error(str(exc))``. Anything else is a bug and is
+not caught here. Escaping text for HTML is the page's job: the store keeps texts verbatim.
+
+``core`` holds the annotation side (projects, documents, tagging, files); ``training`` the
+model side (jobs, versions, activation), used by the Train and Models pages and the worker.
+"""
+
+from .core import *  # noqa: F401,F403
+from .core import CoreServices
+from .training import TrainingServices
+
+
+class Services(CoreServices, TrainingServices):
+    """The app's operations on one database (``url``: a SQLAlchemy URL, default from db.session)."""
