@@ -4,5 +4,8 @@ import streamlit as st
 
 st.set_page_config(page_title="SeqLab", layout="wide")
 st.navigation([
+    st.Page("pages/tag.py", title="Tag", icon=":material/label:", default=True),
+    st.Page("pages/annotate.py", title="Annotate", icon=":material/edit_note:"),
     st.Page("pages/data.py", title="Data", icon=":material/database:"),
+    st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
 ]).run()

@@ -1,12 +1,23 @@
-"""Small helpers shared by the pages: the cached Services, HTML escaping, the project picker."""
+"""Small helpers shared by the pages: the cached Services and models, escaping, highlighting."""
 
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Sequence
 
+import regex
 import streamlit as st
 
-from services import SPLITS, STATUSES, ProjectInfo, Services  # noqa: F401  (pages take them from here)
+from services import SPLITS, STATUSES, ProjectInfo, Services, Span  # noqa: F401  (pages take them from here)
+from services.core import base_tokenizer
+
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
+# What a person selects when annotating: a run of letters, digits and combining marks; or one
+# grapheme (a CJK character, a punctuation mark, an emoji with its modifiers and joiners).
+SELECTION_UNIT = regex.compile(r"(?:(?![\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Thai}])[\p{L}\p{N}\p{M}])+|\X",
+                               regex.VERSION1)
+DEFAULT_COLOUR = "#dddddd"
 
 
 @st.cache_resource
@@ -16,8 +27,77 @@ def services() -> Services:
 
 
 def escape(text: str) -> str:
-    """THE escaping function for anything user-provided that goes into markdown or HTML."""
+    """THE escaping function for anything user-provided that goes into HTML."""
     return html.escape(str(text), quote=True)
+
+
+def md(text: str) -> str:
+    """User text for ``st.markdown``/captions: HTML-escaped, then markdown syntax made literal.
+
+    Without the second step a project called ``[x](https://evil)`` would render as a link.
+    """
+    return MARKDOWN_SPECIALS.sub(r"\\\1", escape(text))
+
+
+def highlight_html(text: str, spans: Sequence[Span], colours: dict[str, str], numbered: bool = False) -> str:
+    """The text as HTML with each span in a ``<mark>`` coloured by label, showing label and score.
+
+    Every piece of text and every label goes through :func:`escape`; white space is kept as typed.
+    """
+    parts, at = [], 0
+    for n, span in enumerate(sorted(spans), 1):
+        parts.append(escape(text[at:span.start]))
+        colour = colours.get(span.label, DEFAULT_COLOUR)
+        tag = f"{n}: " if numbered else ""
+        score = f" {span.score:.2f}" if span.score is not None else ""
+        parts.append(
+            f'<mark class="seqlab-entity" data-label="{escape(span.label)}" '
+            f'style="background:{escape(colour)};padding:0.1em 0.3em;border-radius:0.3em;line-height:2">'
+            f'{escape(text[span.start:span.end])}'
+            f'<span class="seqlab-tag" style="font-size:0.7em;font-weight:600;margin-left:0.35em;opacity:0.8">'
+            f'{escape(tag)}{escape(span.label)}{score}</span></mark>')
+        at = span.end
+    parts.append(escape(text[at:]))
+    return f'<div class="seqlab-text" style="white-space:pre-wrap;line-height:2">{"".join(parts)}</div>'
+
+
+def legend_html(colours: dict[str, str]) -> str:
+    """One coloured chip per label."""
+    chips = "".join(f'<mark class="seqlab-legend" style="background:{escape(c)};padding:0.1em 0.4em;'
+                    f'border-radius:0.3em;margin-right:0.4em">{escape(name)}</mark>' for name, c in colours.items())
+    return f'<div class="seqlab-legend-row">{chips}</div>'
+
+
+def selection_units(text: str) -> list[tuple[int, int]]:
+    """``[start, end)`` of each selectable unit: words in spaced scripts, characters in CJK/Thai,
+    whole graphemes for emoji (never half a surrogate pair or a ZWJ sequence)."""
+    return [m.span() for m in SELECTION_UNIT.finditer(text) if not m.group().isspace()]
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model...")
+def _tagger(version_id: int, path: str):
+    return services().load_tagger(services().version(version_id))
+
+
+def active_tagger(project: ProjectInfo):
+    """``(tagger, version)`` of the project's active version, or ``(None, None)``.
+
+    Loaded once per version (cached by its folder); a newly activated version is used on the next run.
+    """
+    version = services().active_version(project.id)
+    if version is None:
+        return None, None
+    return _tagger(version.id, version.path), version
+
+
+@st.cache_resource(max_entries=4)
+def tokenizer(base_model: str):
+    """The base model's tokenizer (to warn about span edges inside subwords)."""
+    return base_tokenizer(base_model)
+
+
+def colours(project: ProjectInfo) -> dict[str, str]:
+    return {label.name: label.colour for label in project.labels}
 
 
 def project_picker() -> ProjectInfo:
@@ -29,9 +109,19 @@ def project_picker() -> ProjectInfo:
     default = svc.ensure_default_project()
     projects = {p.id: p for p in svc.projects()}
     ids = list(projects)
+    if "switch_project" in st.session_state:  # set by a page that created a project
+        st.session_state["project_picker"] = st.session_state.pop("switch_project")
     current = st.session_state.get("project_id", default.id)
     index = ids.index(current) if current in ids else ids.index(default.id)
     chosen = st.sidebar.selectbox("Project", ids, index=index, key="project_picker",
                                   format_func=lambda pid: projects[pid].name)
     st.session_state["project_id"] = chosen
     return projects[chosen]
+
+
+def annotator() -> str:
+    """The name corrections are stored under (sidebar; kept for the session)."""
+    name = st.sidebar.text_input("Your name", value=st.session_state.get("annotator", "you"), key="annotator_input",
+                                 max_chars=100, help="Stored with every correction you make.")
+    st.session_state["annotator"] = name.strip() or "you"
+    return st.session_state["annotator"]

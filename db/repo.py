@@ -8,6 +8,7 @@ means an error and nothing stored.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -134,6 +135,10 @@ def update_project(session: Session, project_id: int, **changes: Any) -> Project
         clash = session.scalar(select(Project).where(Project.name == changes["name"], Project.id != project_id))
         if clash:
             raise SeqLabError(f"a project named {changes['name']!r} already exists")
+    if changes.get("decoder", "crf") not in ("crf", "softmax"):
+        raise SeqLabError(f"decoder must be crf or softmax, got {changes['decoder']!r}")
+    if changes.get("encoder", "bilstm") not in ("bilstm", "none"):
+        raise SeqLabError(f"encoder must be bilstm or none, got {changes['encoder']!r}")
     for key, value in changes.items():
         setattr(project, key, value)
     session.flush()
@@ -157,22 +162,55 @@ def add_label(session: Session, project_id: int, name: str, colour: str | None =
     return LabelInfo(label.name, label.colour, label.shortcut)
 
 
-def rename_label(session: Session, project_id: int, old: str, new: str) -> None:
+def rename_label(session: Session, project_id: int, old: str, new: str, annotator: str = "seqlab") -> None:
     """Rename a label and every span that carries it (history records the change)."""
     project = _project(session, project_id)
     new = _clean_name(new, "label", max_len=100)
+    if any(ch.isspace() for ch in new):
+        raise SeqLabError(f"label {new!r} contains white space")
     label = next((lb for lb in project.labels if lb.name == old), None)
     if label is None:
         raise NotFound(f"no label {old!r} in {project.name!r}")
     if any(lb.name == new for lb in project.labels):
         raise SeqLabError(f"label {new!r} already exists in {project.name!r}")
-    label.name = new
-    rows = session.scalars(
-        select(SpanRow).join(Document).where(Document.project_id == project_id, SpanRow.label == old)
+    docs = session.scalars(
+        select(Document).where(Document.project_id == project_id,
+                               Document.id.in_(select(SpanRow.document_id).where(SpanRow.label == old)))
     ).all()
-    for row in rows:
-        row.label = new
+    before = {doc.id: [_span_json(s) for s in _document_info(doc).spans] for doc in docs}
+    label.name = new
+    for doc in docs:
+        for row in doc.spans:
+            if row.label == old:
+                row.label = new
+        session.add(History(document_id=doc.id, annotator=annotator, source="human", before=before[doc.id],
+                            after=[_span_json(s) for s in _document_info(doc).spans]))
     session.flush()
+
+
+def update_label(session: Session, project_id: int, name: str, *, colour: str | None = None,
+                 shortcut: str | None = None) -> LabelInfo:
+    """Change a label's colour (``#rrggbb``) or keyboard shortcut (one letter or digit, unique)."""
+    project = _project(session, project_id)
+    label = next((lb for lb in project.labels if lb.name == name), None)
+    if label is None:
+        raise NotFound(f"no label {name!r} in {project.name!r}")
+    if colour is not None:
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", colour):
+            raise SeqLabError(f"colour must look like #1f77b4, got {colour!r}")
+        label.colour = colour.lower()
+    if shortcut is not None:
+        shortcut = shortcut.strip().lower() or None
+        if shortcut is not None and not (len(shortcut) == 1 and shortcut.isascii() and shortcut.isalnum()):
+            raise SeqLabError(f"a shortcut is one letter or digit, got {shortcut!r}")
+        if shortcut in ("c", "r"):
+            raise SeqLabError(f"shortcut {shortcut!r} is reserved by the app (clear cache / rerun); choose another")
+        taken = next((lb.name for lb in project.labels if lb is not label and shortcut and lb.shortcut == shortcut), None)
+        if taken:
+            raise SeqLabError(f"shortcut {shortcut!r} is already used by label {taken!r}")
+        label.shortcut = shortcut
+    session.flush()
+    return LabelInfo(label.name, label.colour, label.shortcut)
 
 
 def _free_shortcut(project: Project) -> str | None:

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from services import Example, ProjectInfo, SeqLabError
-from ui import SPLITS, STATUSES, escape, project_picker, services
+from ui import SPLITS, STATUSES, md, project_picker, services
 
 UPLOAD_TYPES = ["txt", "conll", "bio", "bioes", "iob", "tsv", "jsonl", "json"]
 SCHEME_CHOICES = ["Detect", "IOB1", "IOB2", "IOBES", "BILOU", "BMES"]
@@ -36,15 +36,15 @@ def import_section(project: ProjectInfo) -> None:
     try:
         preview = services().preview_file(upload.name, data, scheme)
     except SeqLabError as exc:
-        st.error(escape(str(exc)))
+        st.error(md(str(exc)))
         return
-    st.caption(f"Preview of {escape(upload.name)}: the first {len(preview)} documents")
+    st.caption(f"Preview of {md(upload.name)}: the first {len(preview)} documents")
     st.dataframe(preview_frame(preview), hide_index=True)
     if st.button("Import", key="import_button", type="primary"):
         try:
             result = services().import_file(project.id, upload.name, data, scheme)
         except SeqLabError as exc:
-            st.error(escape(str(exc)))
+            st.error(md(str(exc)))
             return
         st.success(f"Imported {result.added} documents ({result.duplicates} duplicates skipped)")
 
@@ -77,7 +77,7 @@ def export_section(project: ProjectInfo) -> None:
 
 project = project_picker()
 st.title("Data")
-st.markdown(f"Project **{escape(project.name)}**: bring texts in, check what is stored, and take it "
+st.markdown(f"Project **{md(project.name)}**: bring texts in, check what is stored, and take it "
             "out again. Upload annotated files (or plain text to annotate) here.")
 import_section(project)
 documents_section(project)

@@ -98,7 +98,36 @@ class CoreServices:
         with write_session(self.factory) as s:
             return repo.create_project(s, name, labels, task_kind=task_kind, base_model=base_model)
 
+    def update_project(self, project_id: int, **changes) -> ProjectInfo:
+        """Rename a project or change its base model, decoder, encoder or auto-activate setting.
+
+        A new base model is checked first: a folder or id that cannot be loaded offline is an
+        error naming it (the next training job would fail otherwise).
+        """
+        if "base_model" in changes:
+            changes["base_model"] = check_base_model(changes["base_model"])
+        with write_session(self.factory) as s:
+            return repo.update_project(s, project_id, **changes)
+
+    def add_label(self, project_id: int, name: str, colour: str | None = None, shortcut: str | None = None) -> None:
+        with write_session(self.factory) as s:
+            repo.add_label(s, project_id, name, colour=colour, shortcut=shortcut)
+
+    def rename_label(self, project_id: int, old: str, new: str, annotator: str = "seqlab") -> None:
+        """Rename a label and every span carrying it; each changed document gets a history entry."""
+        with write_session(self.factory) as s:
+            repo.rename_label(s, project_id, old, new, annotator=annotator)
+
+    def update_label(self, project_id: int, name: str, colour: str | None = None, shortcut: str | None = None) -> None:
+        with write_session(self.factory) as s:
+            repo.update_label(s, project_id, name, colour=colour, shortcut=shortcut)
+
     # ------------------------------------------------------------------ tagging and correcting
+
+    @staticmethod
+    def subword_edge_warnings(tokenizer, text: str, spans: Iterable[Span]) -> list[str]:
+        """See :func:`subword_edge_warnings`."""
+        return subword_edge_warnings(tokenizer, text, spans)
 
     def tag_text(self, tagger: Tagger | None, text: str, max_chars: int = MAX_TEXT_CHARS) -> list[Span]:
         """The model's spans (with scores) for one text, after checking the text can be stored.
@@ -208,6 +237,42 @@ class CoreServices:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def check_base_model(name: str) -> str:
+    """``name`` stripped, after checking it resolves to a local model (CheckpointError if not)."""
+    from tagger.store import resolve_base_model
+
+    name = str(name).strip()
+    if not name:
+        raise SeqLabError("the base model is empty: use 'default' for the embedded all-MiniLM-L6-v2")
+    resolve_base_model(name)
+    return name
+
+
+def base_tokenizer(base_model: str):
+    """The fast tokenizer of a base model (for subword checks before any model is trained)."""
+    from transformers import AutoTokenizer
+
+    from tagger.store import resolve_base_model
+
+    return AutoTokenizer.from_pretrained(resolve_base_model(base_model))
+
+
+def subword_edge_warnings(tokenizer, text: str, spans: Iterable[Span]) -> list[str]:
+    """A message for every span whose edge falls inside one of the model's subwords.
+
+    Such a span is stored as given, but the model can only learn whole subwords, so it will
+    learn (and predict) the whole subword: the annotator should know.
+    """
+    from tagger.encoding import TextEncoder
+    from tagger.schemes import spans_to_tags
+
+    if not text:
+        return []
+    encoded = TextEncoder(tokenizer, max_length=512, stride=64).encode([text])[0]
+    _, warnings = spans_to_tags(encoded.offsets, list(spans), "IOB2")
+    return [w.message for w in warnings]
 
 
 def _name(filename: str) -> str:

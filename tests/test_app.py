@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -33,15 +34,20 @@ def data_page() -> AppTest:
     return AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT).run()
 
 
+def unmd(text: str) -> str:
+    """What markdown shows for text escaped with ui.md (backslash escapes removed)."""
+    return re.sub(r"\\(.)", r"\1", str(text))
+
+
 def markdown_texts(at: AppTest) -> list[str]:
-    return [str(e.value) for kind in (at.markdown, at.caption, at.error, at.success) for e in kind]
+    return [unmd(e.value) for kind in (at.markdown, at.caption, at.error, at.success) for e in kind]
 
 
 def test_app_starts_on_an_empty_data_folder_with_the_default_project(db_url):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception
     assert at.selectbox(key="project_picker").options == ["English NER"]
-    assert at.title[0].value == "Data"
+    assert at.title[0].value == "Tag"
 
 
 def test_data_page_shows_import_documents_and_export(db_url):
@@ -103,7 +109,7 @@ def test_malformed_file_is_an_error_naming_file_and_line(db_url):
     at.selectbox(key="import_scheme").select("IOB2").run()
     assert not at.exception
     assert at.error, "a bad file must show st.error"
-    assert "bad.conll" in at.error[0].value and "line 3" in at.error[0].value
+    assert "bad.conll" in unmd(at.error[0].value) and "line 3" in at.error[0].value
 
 
 def test_unknown_label_is_rejected_and_nothing_stored(db_url):
@@ -114,6 +120,12 @@ def test_unknown_label_is_rejected_and_nothing_stored(db_url):
     assert not at.exception
     assert "SINGER" in at.error[0].value
     assert len(at.dataframe[-1].value) == len(EXAMPLE_TEXTS)
+
+
+def test_md_makes_markdown_syntax_literal():
+    shown = ui.md("[x](https://evil.example) *bold* <b>")
+    assert unmd(shown) == "[x](https://evil.example) *bold* &lt;b&gt;"
+    assert "](" not in shown and r"\*bold\*" in shown
 
 
 def test_escape_leaves_no_raw_angle_brackets():

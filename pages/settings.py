@@ -1,0 +1,104 @@
+"""Settings page: create and rename projects, manage labels, choose base model, decoder, encoder."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from services import SeqLabError
+from ui import md, project_picker, services
+
+TASK_KINDS = {"spans": "spans: entities in the text (NER)", "tags": "tags: one tag per word (e.g. part of speech)"}
+DECODERS = {"crf": "CRF (models which tag may follow which; best F1)", "softmax": "softmax (fastest)"}
+ENCODERS = {"bilstm": "BiLSTM with casing features (best F1)", "none": "none (plain transformers checkpoint)"}
+
+
+def attempt(action, success: str) -> bool:
+    """Run ``action``; a user error becomes ``st.error``, success a toast. True if it worked."""
+    try:
+        action()
+    except SeqLabError as exc:
+        st.error(md(str(exc)))
+        return False
+    st.toast(success)
+    return True
+
+
+def new_project_section() -> None:
+    with st.expander("New project"):
+        with st.form("new_project_form", clear_on_submit=False):
+            name = st.text_input("Project name", key="new_project_name", max_chars=200)
+            kind = st.radio("Task kind", list(TASK_KINDS), format_func=TASK_KINDS.get, key="new_project_kind")
+            labels = st.text_input("Labels (comma-separated)", key="new_project_labels", value="PER, ORG, LOC, MISC")
+            submitted = st.form_submit_button("Create project")
+        if submitted:
+            names = [x.strip() for x in labels.split(",") if x.strip()]
+            try:
+                created = services().create_project(name, names, task_kind=kind)
+            except SeqLabError as exc:
+                st.error(md(str(exc)))
+                return
+            st.session_state["switch_project"] = created.id
+            st.rerun()
+
+
+def project_section(project) -> None:
+    st.subheader("Project")
+    name = st.text_input("Name", value=project.name, key=f"project_name_{project.id}", max_chars=200)
+    if name != project.name and st.button("Rename project", key="rename_project"):
+        if attempt(lambda: services().update_project(project.id, name=name), "Project renamed"):
+            st.rerun()
+    st.caption(f"Task kind: {md(TASK_KINDS[project.task_kind])}")
+
+
+def model_section(project) -> None:
+    st.subheader("Model")
+    with st.form(f"model_form_{project.id}"):
+        base = st.text_input("Base model", value=project.base_model, key="base_model",
+                             help="'default' is the embedded all-MiniLM-L6-v2 (offline). Or a local folder, "
+                                  "or a Hugging Face id already in the local cache.")
+        decoder = st.selectbox("Decoder", list(DECODERS), index=list(DECODERS).index(project.decoder),
+                               format_func=DECODERS.get, key="decoder")
+        encoder = st.selectbox("Encoding layer", list(ENCODERS), index=list(ENCODERS).index(project.encoder),
+                               format_func=ENCODERS.get, key="encoder")
+        auto = st.checkbox("Activate a newly trained version automatically if its dev F1 did not get worse",
+                           value=project.auto_activate, key="auto_activate")
+        saved = st.form_submit_button("Save model settings")
+    if saved:
+        changes = dict(base_model=base, decoder=decoder, encoder=encoder, auto_activate=auto)
+        if attempt(lambda: services().update_project(project.id, **changes), "Model settings saved"):
+            st.rerun()
+    st.caption("These apply to the next training job; existing versions keep what they were trained with.")
+
+
+def labels_section(project) -> None:
+    st.subheader("Labels")
+    for label in project.labels:
+        key = f"{project.id}_{label.name}"
+        cols = st.columns([3, 1, 1, 2])
+        new_name = cols[0].text_input("Label", value=label.name, key=f"label_name_{key}", max_chars=100)
+        colour = cols[1].color_picker("Colour", value=label.colour, key=f"label_colour_{key}")
+        shortcut = cols[2].text_input("Key", value=label.shortcut or "", key=f"label_key_{key}", max_chars=1)
+        if cols[3].button("Save label", key=f"label_save_{key}"):
+            def change(label=label, new_name=new_name, colour=colour, shortcut=shortcut):
+                services().update_label(project.id, label.name, colour=colour, shortcut=shortcut)
+                if new_name.strip() != label.name:
+                    services().rename_label(project.id, label.name, new_name, annotator=st.session_state.get(
+                        "annotator", "you"))
+            if attempt(change, f"Label {label.name} saved"):
+                st.rerun()
+    with st.form(f"add_label_{project.id}", clear_on_submit=True):
+        cols = st.columns([3, 1, 1])
+        name = cols[0].text_input("New label", key="new_label_name", max_chars=100)
+        colour = cols[1].color_picker("Colour", value="#8ecae6", key="new_label_colour")
+        shortcut = cols[2].text_input("Key", key="new_label_key", max_chars=1)
+        if st.form_submit_button("Add label"):
+            if attempt(lambda: services().add_label(project.id, name, colour, shortcut or None), "Label added"):
+                st.rerun()
+
+
+project = project_picker()
+st.title("Settings")
+new_project_section()
+project_section(project)
+labels_section(project)
+model_section(project)

@@ -1,0 +1,69 @@
+"""Tag page: paste text, see the active model's entities highlighted, save it for correction."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from services import NoModel, SeqLabError
+from ui import active_tagger, colours, highlight_html, legend_html, md, project_picker, services
+
+RESULT = "tag_result"  # session key: (project id, version id, text, spans) of the last "Tag"
+
+
+def spans_frame(text: str, spans) -> pd.DataFrame:
+    """One row per span: its text, label, confidence and offsets."""
+    rows = [(text[s.start:s.end], s.label, None if s.score is None else round(s.score, 3), s.start, s.end)
+            for s in spans]
+    return pd.DataFrame(rows, columns=["text", "label", "confidence", "start", "end"])
+
+
+def explain_model(version) -> None:
+    """Which version predicts, or why nothing does yet."""
+    if version is None:
+        st.info("No model is trained for this project yet, so there are no predictions. Predictions become "
+                "useful once the model is trained on your corrections (Annotate, then Train) or on an "
+                "imported labelled file (Data, then Train). You can still save texts for correction.")
+    else:
+        f1 = f", dev F1 {version.f1:.3f}" if version.f1 is not None else ""
+        st.caption(f"Predictions from model version {version.name}{f1}.")
+
+
+def show_result(project, text: str, spans, predicted: bool) -> None:
+    """Highlights, legend, table of spans."""
+    st.html(legend_html(colours(project)))
+    st.html(highlight_html(text, spans, colours(project)))
+    if spans:
+        st.dataframe(spans_frame(text, spans), hide_index=True, key="tag_spans_table")
+    elif predicted:
+        st.caption("The model found no entities in this text.")
+
+
+project = project_picker()
+st.title("Tag")
+tagger, version = active_tagger(project)
+explain_model(version)
+text = st.text_area("Text to tag", key="tag_text", height=160,
+                    placeholder="Paste a sentence or a paragraph, e.g. " + "Alice Johnson flew from London to Paris.")
+left, right = st.columns([1, 4])
+if left.button("Tag", key="tag_button", type="primary"):
+    try:
+        spans = services().tag_text(tagger, text)
+        st.session_state[RESULT] = (project.id, version.id if version else None, text, spans)
+    except NoModel:
+        st.session_state[RESULT] = (project.id, None, text, [])
+        st.warning("No model yet: the text is shown without predictions.")
+    except SeqLabError as exc:
+        st.session_state.pop(RESULT, None)
+        st.error(md(str(exc)))
+
+result = st.session_state.get(RESULT)
+if result and result[0] == project.id:
+    _, version_id, tagged_text, spans = result
+    show_result(project, tagged_text, spans, predicted=version_id is not None)
+    if st.button("Save for correction", key="tag_save"):
+        try:
+            doc = services().save_for_correction(project.id, tagged_text, spans)
+            st.success(f"Stored as document #{doc.id} ({md(doc.status)}): it is in the Annotate queue.")
+        except SeqLabError as exc:
+            st.error(md(str(exc)))
