@@ -110,6 +110,20 @@ def get_job(session: Session, job_id: int) -> JobInfo:
     return _info(_job(session, job_id))
 
 
+def job_state(session: Session, job_id: int) -> str | None:
+    """The job's state, or None when there is no such job."""
+    return session.scalar(select(TrainingJob.state).where(TrainingJob.id == job_id))
+
+
+def active_job(session: Session, project_id: int) -> JobInfo | None:
+    """The project's newest queued or running job, if any."""
+    row = session.scalar(
+        select(TrainingJob).where(TrainingJob.project_id == project_id, TrainingJob.state.in_(ACTIVE_STATES))
+        .order_by(TrainingJob.created_at.desc(), TrainingJob.id.desc()).limit(1)
+    )
+    return _info(row) if row else None
+
+
 def list_jobs(session: Session, project_id: int, limit: int = 50) -> list[JobInfo]:
     """The project's jobs, newest first."""
     rows = session.scalars(
@@ -195,7 +209,7 @@ def fail_stale(session: Session, older_than_s: float = 60.0, now: datetime | Non
             continue
         since = last.isoformat(timespec="seconds") if last else "it started"
         if _transition(session, row.id, "running", state="failed", finished_at=now,
-                       message=f"the worker stopped (no heartbeat since {since})"):
+                       message=f"the worker running this job stopped (no heartbeat since {since})"):
             failed.append(get_job(session, row.id))
     return failed
 

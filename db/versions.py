@@ -69,6 +69,12 @@ def list_versions(session: Session, project_id: int) -> list[VersionInfo]:
     return [_info(session, row, number=len(rows) - i) for i, row in enumerate(rows)]
 
 
+def version_at(session: Session, path: str) -> VersionInfo | None:
+    """The version whose checkpoint folder is ``path`` (as recorded), if any."""
+    row = session.scalar(select(ModelVersion).where(ModelVersion.path == str(path)).limit(1))
+    return _info(session, row) if row else None
+
+
 def active_version(session: Session, project_id: int) -> VersionInfo | None:
     row = session.scalar(select(ModelVersion).where(ModelVersion.project_id == project_id,
                                                     ModelVersion.active.is_(True)).limit(1))

@@ -265,7 +265,8 @@ def test_fail_stale_marks_only_stale_running_jobs(factory, project_id):
         jobs.heartbeat(s, fresh.id)
         failed = jobs.fail_stale(s, older_than_s=60, now=now)
     assert [j.id for j in failed] == [stale.id]
-    assert failed[0].state == "failed" and failed[0].message.startswith("the worker stopped (no heartbeat since ")
+    assert failed[0].state == "failed" and failed[0].message.startswith(
+        "the worker running this job stopped (no heartbeat since ")
     assert failed[0].finished_at is not None
     with factory() as s:
         assert jobs.get_job(s, fresh.id).state == "running"
