@@ -109,3 +109,31 @@ def trained_softmax_dir(tiny_base, corpus, tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("models") / "softmax"
     result.save(out)
     return str(out)
+
+
+# ----------------------------------------------------------------------------- training jobs
+
+# Overrides that make a job on the tiny BERT take about a second.
+FAST_TRAINING = {"epochs": 3, "batch_size": 8, "lr": 3e-3, "head_lr": 1e-2, "max_length": 64, "lstm_hidden": 16}
+
+
+@pytest.fixture()
+def training_svc(tmp_path, monkeypatch):
+    """Services on a fresh SQLite file, with the data folder (SEQLAB_HOME) at ``tmp_path / "home"``."""
+    from services import Services
+
+    monkeypatch.setenv("SEQLAB_HOME", str(tmp_path / "home"))
+    svc = Services(f"sqlite:///{tmp_path / 'seqlab.db'}")
+    yield svc
+    svc.close()
+
+
+def add_labelled_project(svc, base_model: str, n: int = 60, seed: int = 3, name: str = "NER", split=None):
+    """A PER/LOC/ORG project over ``base_model`` with ``n`` imported (so corrected) documents."""
+    from db import repo
+    from db.session import write_session
+
+    project = svc.create_project(name, ["PER", "LOC", "ORG"], base_model=base_model)
+    with write_session(svc.factory) as s:
+        repo.add_documents(s, project.id, make_corpus(n, seed=seed), split=split)
+    return project

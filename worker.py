@@ -1,0 +1,449 @@
+"""The background training worker: ``python -m worker [--once] [--poll S] [--stale S] [--idle-exit S]``.
+
+It claims queued jobs from the database one at a time, trains each in this process with
+:func:`tagger.train.train`, saves the model version atomically under
+``<data_home>/models/project-<id>/job-<job id>`` and finishes the job. :func:`run_job` is that step
+on its own, for a benchmark that wants to run a claimed job exactly as the worker does.
+
+Liveness: every worker holds a *shared* ``fcntl.flock`` on ``<data_home>/worker.lock`` for its whole
+life. :func:`worker_alive` tries a non-blocking *exclusive* lock on the same file: it fails while at
+least one worker lives, and succeeds once the last one is gone, because the kernel drops a dead
+process's locks, SIGKILL included, so a killed worker never looks alive. Shared locks let several
+workers run on one folder (they never take the same job: claiming is atomic in the database).
+:func:`spawn_worker` (what ``Services.ensure_worker`` calls) does the test while holding
+``worker.spawn.lock``, keeps the exclusive lock, turns it shared and hands that very lock to the
+child through an inherited descriptor, so two pages starting a worker at once start one.
+
+A job whose worker died (heartbeat older than :data:`STALE_AFTER_S`, or ``SEQLAB_WORKER_STALE_S``)
+is marked failed when a worker starts and while one waits for work. Jobs beat their heart every
+:data:`HEARTBEAT_S` from a thread, so a cancel is seen within seconds even when a step is slow.
+
+Threads: on a small machine that also runs the Streamlit server, OpenMP's busy-waiting threads
+slow training down 10-20x under contention, so :func:`main` sets ``OMP_WAIT_POLICY=PASSIVE``
+before torch is imported and ``torch.set_num_threads`` from ``SEQLAB_WORKER_THREADS``
+(default: the number of CPUs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+from db import jobs, repo, versions
+from db.jobs import JobInfo
+from db.repo import ProjectInfo
+from db.session import data_home, make_engine, session_factory, write_session
+from db.training_data import TrainingData, training_data
+from db.versions import VersionInfo
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from tagger.train import Progress, TrainConfig, TrainResult
+
+log = logging.getLogger("worker")
+
+LOCK_FILE = "worker.lock"
+SPAWN_LOCK_FILE = "worker.spawn.lock"
+LOG_FILE = "worker.log"
+LOCK_FD_ENV = "SEQLAB_WORKER_LOCK_FD"
+STALE_ENV = "SEQLAB_WORKER_STALE_S"
+THREADS_ENV = "SEQLAB_WORKER_THREADS"
+STALE_AFTER_S = 30.0  # 15 missed heartbeats: a busy machine is not a dead worker
+HEARTBEAT_S = 2.0
+PROGRESS_EVERY_S = 0.5  # progress rows written at most this often (every step would be an fsync each)
+POLL_S = 1.0
+SPAWNED_IDLE_EXIT_S = 600.0  # a worker the app started goes away when idle; the next page run restarts it
+WARM_START_CHOICES = ("base", "active")
+WARM_START_DEFAULT = "base"  # "active" continues from the active version; see bench for the choice
+MAX_MESSAGE_CHARS = 2000
+ROOT = Path(__file__).resolve().parent
+
+_spawned: list[subprocess.Popen] = []  # workers this process started, to reap when they end
+_spawned_lock = threading.Lock()
+
+
+# ----------------------------------------------------------------------------- liveness
+
+
+def worker_alive(home: Path | None = None) -> bool:
+    """True while at least one worker holds its shared lock on ``<home>/worker.lock``."""
+    home = home or data_home()
+    if not (home / LOCK_FILE).exists():
+        return False
+    fd = _open_lock(home / LOCK_FILE)
+    try:
+        return not _try_lock(fd, fcntl.LOCK_EX)
+    finally:
+        os.close(fd)  # closing drops the test lock
+
+
+def spawn_worker(home: Path | None = None, env: dict[str, str] | None = None,
+                 idle_exit_s: float = SPAWNED_IDLE_EXIT_S) -> subprocess.Popen | None:
+    """Start a detached ``python -m worker`` unless one is alive or being started; its Popen or None.
+
+    The child gets its own session (a Ctrl-C in the app's terminal does not reach it), appends its
+    output to ``<home>/worker.log`` and inherits ``env`` (default: this process's environment).
+    """
+    _reap()
+    home = home or data_home()
+    home.mkdir(parents=True, exist_ok=True)
+    spawn_fd = _open_lock(home / SPAWN_LOCK_FILE)
+    try:
+        if not _try_lock(spawn_fd, fcntl.LOCK_EX):
+            return None  # another page run is starting one right now
+        fd = _open_lock(home / LOCK_FILE)
+        try:
+            if not _try_lock(fd, fcntl.LOCK_EX):
+                return None  # a worker is alive
+            fcntl.flock(fd, fcntl.LOCK_SH)  # the child keeps this lock through the inherited descriptor
+            child = _popen(home, fd, env, idle_exit_s)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(spawn_fd)
+    with _spawned_lock:
+        _spawned.append(child)
+    log.info("started worker pid %d for %s", child.pid, home)
+    return child
+
+
+def _popen(home: Path, fd: int, env: dict[str, str] | None, idle_exit_s: float) -> subprocess.Popen:
+    env = dict(os.environ if env is None else env)
+    env.update({LOCK_FD_ENV: str(fd), "SEQLAB_HOME": str(home)})
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    with open(home / LOG_FILE, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "worker", "--idle-exit", str(idle_exit_s)],
+                                env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, pass_fds=(fd,))
+
+
+def _reap() -> None:
+    """Collect the exit status of workers this process started that have ended (no zombies)."""
+    with _spawned_lock:
+        _spawned[:] = [p for p in _spawned if p.poll() is None]
+
+
+def hold_liveness_lock(home: Path) -> int:
+    """Take (or keep, when the starter handed one over) this worker's shared lock; the descriptor."""
+    handed = os.environ.pop(LOCK_FD_ENV, None)
+    fd = int(handed) if handed else _open_lock(home / LOCK_FILE)
+    fcntl.flock(fd, fcntl.LOCK_SH)  # blocks only while someone tests for liveness: microseconds
+    os.set_inheritable(fd, False)
+    return fd
+
+
+def _open_lock(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+
+def _try_lock(fd: int, kind: int) -> bool:
+    try:
+        fcntl.flock(fd, kind | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------- one job
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """What a job trains: the config, where it warm-starts from, and the data."""
+
+    project: ProjectInfo
+    config: TrainConfig
+    warm_start: str  # "base" or "active"
+    parent: VersionInfo | None  # the active version when the job started
+    data: TrainingData
+
+
+def job_config(project: ProjectInfo, overrides: dict[str, Any]) -> tuple[TrainConfig, str]:
+    """The TrainConfig (project settings + the job's overrides) and the warm-start choice."""
+    from tagger.spans import SeqLabError
+    from tagger.train import TrainConfig
+
+    overrides = dict(overrides)
+    warm = overrides.pop("warm_start", WARM_START_DEFAULT)
+    if warm not in WARM_START_CHOICES:
+        raise SeqLabError(f"warm_start must be one of {', '.join(WARM_START_CHOICES)}, got {warm!r}")
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise SeqLabError(f"unknown training option {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    settings = {"base_model": project.base_model, "decoder": project.decoder, "encoder": project.encoder}
+    return TrainConfig(**{**settings, **overrides}), warm
+
+
+def plan_job(factory: sessionmaker[Session], job: JobInfo) -> JobPlan:
+    """Read what ``job`` needs from the database (in one read transaction)."""
+    with factory() as s:
+        project = repo.get_project(s, job.project_id)
+        data = training_data(s, job.project_id)
+        parent = versions.active_version(s, job.project_id)
+    config, warm = job_config(project, job.config)
+    return JobPlan(project, config, warm, parent, data)
+
+
+def run_job(factory: sessionmaker[Session], job: JobInfo, home: Path | None = None) -> JobInfo:
+    """Train a claimed (running) job, save its version and finish it, exactly as the worker does.
+
+    Cancelled -> ``cancelled``; any error -> ``failed`` with its message (traceback in the log);
+    either way no model folder is left behind. Returns the finished job.
+    """
+    from tagger.train import TrainingCancelled
+
+    out = Path(home or data_home()).resolve() / "models" / f"project-{job.project_id}" / f"job-{job.id}"
+    try:
+        with _Reporter(factory, job.id) as reporter:  # the heart beats through loading and saving too
+            plan = plan_job(factory, job)
+            result = _train(plan, reporter)
+            return _record(factory, job, plan, result, out)
+    except TrainingCancelled:
+        log.info("job %d cancelled", job.id)
+        return _finish(factory, job.id, "cancelled", "cancelled")
+    except Exception as exc:
+        log.exception("job %d failed", job.id)
+        return _finish(factory, job.id, "failed", (str(exc) or type(exc).__name__)[:MAX_MESSAGE_CHARS])
+    except BaseException:  # SIGTERM / Ctrl-C: say so rather than leave the job to go stale
+        _finish(factory, job.id, "failed", "the worker was stopped while training")
+        raise
+
+
+def _train(plan: JobPlan, reporter: _Reporter) -> TrainResult:
+    from tagger.spans import SeqLabError
+    from tagger.train import train
+
+    if not any(e.spans for e in plan.data.train):
+        raise SeqLabError(f"project {plan.project.name!r} has no training documents with spans")
+    warm_start = plan.parent.path if plan.warm_start == "active" and plan.parent else None
+    log.info("project %d: training on %d documents (dev %d%s), warm start %s", plan.project.id,
+             len(plan.data.train), len(plan.data.dev), ", held out" if plan.data.dev_holdout else "",
+             warm_start or plan.config.base_model)
+    return train(plan.data.train, plan.data.dev, plan.config, labels=plan.project.label_names,
+                 warm_start=warm_start, progress=reporter.progress, should_cancel=reporter.should_cancel)
+
+
+def _record(factory: sessionmaker[Session], job: JobInfo, plan: JobPlan, result: TrainResult,
+            out: Path) -> JobInfo:
+    """Save the model atomically, then record the version, activate it if due and finish the job
+    in one transaction; if that fails, the folder goes too."""
+    data = {**plan.data.describe(), "fingerprint": result.fingerprint}
+    config = {**asdict(plan.config), "warm_start": plan.warm_start}
+    metrics = {**(result.report.to_dict() if result.report else {}),
+               "train_seconds": round(result.seconds, 1), "tokens_per_s": round(result.tokens_per_s, 1)}
+    result.save(out, extra_meta={"data": data, "job_id": job.id})
+    try:
+        with write_session(factory) as s:
+            version = versions.create_version(s, job.project_id, str(out), metrics=metrics, config=config,
+                                              data=data, job_id=job.id,
+                                              parent_id=plan.parent.id if plan.parent else None)
+            message = _activate_if_due(s, version)
+            done = jobs.finish(s, job.id, "succeeded", message)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    log.info("job %d: %s", job.id, message)
+    return done
+
+
+def _activate_if_due(session: Session, version: VersionInfo) -> str:
+    """Activate ``version`` when the project auto-activates and it is no worse; the job's message."""
+    project = repo.get_project(session, version.project_id)
+    active = versions.active_version(session, version.project_id)
+    score = f"dev F1 {version.f1:.3f}" if version.f1 is not None else "no dev documents to score it"
+    if should_activate(project.auto_activate, version.f1, active.f1 if active else None, active is not None):
+        versions.activate(session, version.id)
+        return f"{version.name}: {score}, activated"
+    if not project.auto_activate:
+        return f"{version.name}: {score}; activate it on the Models page"
+    theirs = f"{active.f1:.3f}" if active and active.f1 is not None else "no score"
+    return f"{version.name}: {score}, not activated ({active.name} has {theirs})"
+
+
+def should_activate(auto_activate: bool, new_f1: float | None, active_f1: float | None,
+                    has_active: bool) -> bool:
+    """The auto-activation rule: on, and no active version yet or a dev F1 at least the active one's."""
+    if not auto_activate:
+        return False
+    if not has_active:
+        return True
+    if new_f1 is None:
+        return False
+    return active_f1 is None or new_f1 >= active_f1
+
+
+def _finish(factory: sessionmaker[Session], job_id: int, state: str, message: str) -> JobInfo:
+    """Finish the job unless it is no longer running (e.g. given up as stale); the job either way."""
+    try:
+        with write_session(factory) as s:
+            return jobs.finish(s, job_id, state, message)
+    except ValueError as exc:
+        log.warning("job %d: %s", job_id, exc)
+        with factory() as s:
+            return jobs.get_job(s, job_id)
+
+
+class _Reporter:
+    """Progress rows and a heartbeat thread for one running job; knows when the job must stop."""
+
+    def __init__(self, factory: sessionmaker[Session], job_id: int, heartbeat_s: float = HEARTBEAT_S,
+                 every_s: float = PROGRESS_EVERY_S):
+        self.factory, self.job_id = factory, job_id
+        self.heartbeat_s, self.every_s = heartbeat_s, every_s
+        self.stop = threading.Event()  # cancel requested, or the job is no longer ours
+        self._done = threading.Event()
+        self._last = float("-inf")
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def should_cancel(self) -> bool:
+        return self.stop.is_set()
+
+    def progress(self, p: Progress) -> None:
+        """Write a progress row: at most every ``every_s``, and always the last step and dev scores."""
+        now = time.monotonic()
+        if p.dev_f1 is None and p.step < p.total and now - self._last < self.every_s:
+            return
+        self._last = now
+        with write_session(self.factory) as s:
+            stop = jobs.report_progress(s, self.job_id, step=p.step, total=p.total, eta_s=p.eta_s,
+                                        loss=p.loss if p.dev_f1 is None else None,
+                                        tokens_per_s=p.tokens_per_s, dev_f1=p.dev_f1)
+        if stop:
+            self.stop.set()
+
+    def _beat(self) -> None:
+        while not self._done.wait(self.heartbeat_s):
+            try:
+                with write_session(self.factory) as s:
+                    if jobs.heartbeat(s, self.job_id):
+                        self.stop.set()
+            except Exception:  # a busy database must not kill the job; the next beat may pass
+                log.warning("job %d: heartbeat failed", self.job_id, exc_info=True)
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def recover(factory: sessionmaker[Session], stale_s: float, home: Path) -> None:
+    """Fail the jobs of dead workers and remove model folders no version owns."""
+    with write_session(factory) as s:
+        for job in jobs.fail_stale(s, older_than_s=stale_s):
+            log.warning("job %d: %s", job.id, job.message)
+    remove_leftovers(factory, home)
+
+
+def remove_leftovers(factory: sessionmaker[Session], home: Path) -> list[Path]:
+    """Delete ``job-<id>`` folders (and their ``.tmp-`` siblings) of finished jobs without a version.
+
+    A worker killed while saving leaves a temp folder; one killed between the save and the version
+    row leaves a folder nothing points at. Folders of queued or running jobs are left alone: another
+    worker may be writing them.
+    """
+    removed = []
+    for folder in sorted((home / "models").glob("project-*/*job-*")):
+        job_id = _job_id(folder.name)
+        if job_id is None or not folder.is_dir():
+            continue
+        with factory() as s:
+            state = jobs.job_state(s, job_id)
+            owned = versions.version_at(s, str(folder.resolve())) is not None
+        if state in (None, *jobs.FINAL_STATES) and (folder.name.startswith(".") or not owned):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+            log.info("removed leftover %s", folder)
+    return removed
+
+
+def _job_id(name: str) -> int | None:
+    """``job-12`` or ``.job-12.tmp-abc`` -> 12."""
+    stem = name.lstrip(".").split(".", 1)[0]
+    number = stem.removeprefix("job-")
+    return int(number) if stem.startswith("job-") and number.isdigit() else None
+
+
+def serve(factory: sessionmaker[Session], home: Path, *, poll_s: float = POLL_S, once: bool = False,
+          stale_s: float = STALE_AFTER_S, idle_exit_s: float = 0.0) -> int:
+    """Claim and run jobs until stopped (``once``: until the queue is empty); the number run."""
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    recover(factory, stale_s, home)
+    ran, idle_since, recovered = 0, time.monotonic(), time.monotonic()
+    while True:
+        with write_session(factory) as s:
+            job = jobs.claim_next(s, name)
+        if job is not None:
+            log.info("job %d: claimed (project %d)", job.id, job.project_id)
+            run_job(factory, job, home)
+            ran, idle_since = ran + 1, time.monotonic()
+            continue
+        if once or (idle_exit_s and time.monotonic() - idle_since > idle_exit_s):
+            return ran
+        if time.monotonic() - recovered > min(stale_s / 2, 10.0):
+            recover(factory, stale_s, home)
+            recovered = time.monotonic()
+        time.sleep(poll_s)
+
+
+def _setup_threads() -> None:
+    """Passive OpenMP waits and a thread count, before torch is first imported."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+
+    torch.set_num_threads(max(1, int(os.environ.get(THREADS_ENV) or os.cpu_count() or 1)))
+
+
+def _stop(signum, _frame) -> None:
+    """SIGTERM ends the worker like Ctrl-C: the running job is marked failed on the way out."""
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m worker", description="SeqLab's background training worker")
+    parser.add_argument("--once", action="store_true", help="run the queued jobs, then exit")
+    parser.add_argument("--poll", type=float, default=POLL_S, help="seconds between looks at the queue")
+    parser.add_argument("--stale", type=float, default=float(os.environ.get(STALE_ENV) or STALE_AFTER_S),
+                        help="seconds without a heartbeat after which a running job's worker counts as dead")
+    parser.add_argument("--idle-exit", type=float, default=0.0, help="exit after this many idle seconds (0: never)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    home = data_home()
+    home.mkdir(parents=True, exist_ok=True)
+    lock_fd = hold_liveness_lock(home)
+    signal.signal(signal.SIGTERM, _stop)
+    _setup_threads()
+    engine = make_engine()
+    log.info("worker %d on %s (stale after %.0f s)", os.getpid(), engine.url, args.stale)
+    try:
+        ran = serve(session_factory(engine), home, poll_s=args.poll, once=args.once, stale_s=args.stale,
+                    idle_exit_s=args.idle_exit)
+    finally:
+        engine.dispose()
+        os.close(lock_fd)
+    log.info("worker %d exits after %d jobs", os.getpid(), ran)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
