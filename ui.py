@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 import re
 from collections.abc import Sequence
 
@@ -117,6 +118,18 @@ def project_picker() -> ProjectInfo:
                                   format_func=lambda pid: projects[pid].name)
     st.session_state["project_id"] = chosen
     return projects[chosen]
+
+
+def start_worker_if_needed(project: ProjectInfo) -> None:
+    """Start the training worker when the project has a queued job and no worker is alive.
+
+    ``SEQLAB_WORKER=off`` leaves it to a worker started by hand (e.g. on another machine).
+    """
+    if os.environ.get("SEQLAB_WORKER", "auto").lower() == "off":
+        return
+    job = services().running_job(project.id)
+    if job is not None and job.state == "queued" and services().ensure_worker():
+        st.toast("Started the training worker.")
 
 
 def annotator() -> str:

@@ -1,0 +1,142 @@
+"""Train page: one button to fine-tune on the project's corrections, live progress, cancel, history.
+
+The training itself runs in the worker process (``python -m worker``), never in the Streamlit
+server, so this page only reads the job's row: the fragment below polls it while a job is
+queued or running and stops polling once it is finished.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+import streamlit as st
+
+from services import SeqLabError
+from ui import md, project_picker, services, start_worker_if_needed
+
+POLL_S = 1.5
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def data_summary(project) -> bool:
+    """What the next job would train on; False when there is nothing to train on."""
+    try:
+        data = services().training_documents(project.id)
+    except SeqLabError as exc:
+        st.error(md(str(exc)))
+        return False
+    dev = (f"{len(data.dev)} held out from train (the dev split is empty)" if data.dev_holdout
+           else f"{len(data.dev)} dev documents")
+    st.markdown(f"Training data: **{len(data.train)}** corrected train documents "
+                f"({data.train_spans} entities), evaluated on {dev}.")
+    if not data.train:
+        st.info("Nothing to train on yet: correct documents on the Annotate page, or import a labelled file on "
+                "the Data page.")
+        return False
+    return True
+
+
+def advanced_options() -> dict:
+    """Overrides of the project's defaults, folded away."""
+    with st.expander("Advanced options"):
+        cols = st.columns(4)
+        epochs = cols[0].number_input("Epochs", 1, 100, value=None, placeholder="auto", key="train_epochs")
+        batch = cols[1].number_input("Batch size", 1, 256, value=None, placeholder="32", key="train_batch")
+        lr = cols[2].number_input("Learning rate", 1e-6, 1e-2, value=None, placeholder="auto", format="%.1e",
+                                  key="train_lr")
+        warm = cols[3].selectbox("Start from", ["base", "active"], key="train_warm",
+                                 format_func={"base": "the base model", "active": "the active version"}.get)
+    options = {"epochs": epochs, "batch_size": batch, "lr": lr, "warm_start": warm}
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def start_section(project) -> None:
+    ready = data_summary(project)
+    overrides = advanced_options()
+    if st.button("Start training", key="train_start", type="primary", disabled=not ready):
+        try:
+            job, created = services().start_training(project.id, **overrides)
+        except SeqLabError as exc:
+            st.error(md(str(exc)))
+            return
+        if not created:
+            st.session_state["train_notice"] = f"Job #{job.id} with the same data and settings is already {job.state}."
+        st.rerun()
+
+
+def job_progress(job) -> None:
+    """Progress bar, ETA, loss and dev-F1 charts, and cancel, for one queued or running job."""
+    if job.state == "queued":
+        st.info(f"Job #{job.id} is queued; the worker picks it up in a moment.")
+    text = f"Job #{job.id} · step {job.step} / {job.total or '?'}"
+    if job.eta_s is not None and job.state == "running":
+        text += f" · about {duration(job.eta_s)} left"
+    if job.tokens_per_s:
+        text += f" · {job.tokens_per_s:,.0f} tokens/s"
+    st.progress(job.progress, text=text)
+    left, right = st.columns(2)
+    if job.loss_history:
+        left.caption("Training loss")
+        left.line_chart(pd.DataFrame(job.loss_history, columns=["step", "loss"]).set_index("step"), height=220)
+    if job.dev_history:
+        right.caption("Dev F1 after each epoch")
+        right.line_chart(pd.DataFrame(job.dev_history, columns=["step", "dev F1"]).set_index("step"), height=220)
+    if job.cancel_requested:
+        st.caption("Cancelling...")
+    elif st.button("Cancel", key=f"train_cancel_{job.id}"):
+        services().cancel_training(job.id)
+        st.rerun()
+
+
+def live_section(project) -> None:
+    """Polls while a job is queued or running; a full rerun when it ends stops the polling."""
+    running = services().running_job(project.id)
+
+    @st.fragment(run_every=POLL_S if running else None)
+    def live():
+        job = services().running_job(project.id)
+        if job is None:
+            if running is not None:
+                st.rerun()  # it just finished: redraw the page (history, no more polling)
+            return
+        job_progress(job)
+
+    live()
+
+
+def history_section(project) -> None:
+    st.subheader("Job history")
+    jobs = services().jobs(project.id)
+    if not jobs:
+        st.caption("No training jobs yet.")
+        return
+    now = datetime.now(timezone.utc)
+    rows = [(j.id, j.state, j.created_at, duration(((j.finished_at or now) - j.started_at).total_seconds())
+             if j.started_at else "–", f"{j.step}/{j.total}", j.message or "") for j in jobs]
+    st.dataframe(pd.DataFrame(rows, columns=["job", "state", "queued at", "took", "steps", "message"]),
+                 hide_index=True, key="train_history")
+    last = jobs[0]
+    if last.state == "failed":
+        st.error(md(f"Job #{last.id} failed: {last.message}"))
+    elif last.state == "succeeded":
+        st.success(md(f"Job #{last.id}: {last.message}. See the Models page."))
+
+
+project = project_picker()
+st.title("Train")
+st.markdown("Fine-tune the tagger on this project's corrections. Training runs in the background: keep "
+            "annotating while it runs.")
+notice = st.session_state.pop("train_notice", None)
+if notice:
+    st.info(notice)
+start_section(project)
+start_worker_if_needed(project)
+live_section(project)
+history_section(project)
