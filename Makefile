@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test run bench-accuracy bench-speed clean
+.PHONY: install test test-browser run bench-accuracy bench-speed clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -16,6 +16,10 @@ install: $(STAMP)
 test: install
 	HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(PY) -m pytest
 
+# Only the real-Chromium journeys against `streamlit run` (needs /usr/bin/chromium).
+test-browser: install
+	HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(PY) -m pytest -m browser tests/browser
+
 run: install
 	$(PY) -m streamlit run app.py --server.port 8501 --server.headless true --browser.gatherUsageStats false
 
@@ -27,4 +31,4 @@ bench-speed: install
 	$(PY) bench/speed.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis test-artifacts
