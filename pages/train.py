@@ -106,6 +106,8 @@ def live_section(project) -> None:
             if running is not None:
                 st.rerun()  # it just finished: redraw the page (history, no more polling)
             return
+        if job.state == "queued":
+            start_worker_if_needed(project)  # e.g. the worker idled out just as the job was queued
         job_progress(job)
 
     live()
