@@ -168,7 +168,7 @@ edge_warnings(project, doc, tagger)
 words_section(project, doc)
 spans_section(project, doc)
 exact_section(project, doc)
-left, right, _ = st.columns([1, 1, 4])
+left, right, _ = st.columns([2, 1, 3])
 if left.button("Accept", key="annotate_accept", type="primary", shortcut="ctrl+enter", width="stretch"):
     accept(project, doc, who)
 if right.button("Skip", key="annotate_skip", width="stretch"):

@@ -115,9 +115,9 @@ def live_section(project) -> None:
 
 def history_section(project) -> None:
     st.subheader("Job history")
-    jobs = services().jobs(project.id)
+    jobs = [j for j in services().jobs(project.id) if j.finished]  # the live section shows the others
     if not jobs:
-        st.caption("No training jobs yet.")
+        st.caption("No finished training jobs yet.")
         return
     now = datetime.now(timezone.utc)
     rows = [(j.id, j.state, j.created_at, duration(((j.finished_at or now) - j.started_at).total_seconds())
