@@ -12,7 +12,8 @@ Fixtures, in the order they build on each other:
 - ``chromium``: Debian's chromium through Playwright (skipped locally when missing, a failure
   when the ``CI`` environment variable is set).
 - ``app``: a fresh browser context and page wrapped in :class:`App` (open a page by its
-  navigation title, wait for a rerun, take a screenshot, the dialogs the page opened).
+  navigation title, or go to another in the same session; wait for a rerun, take a screenshot,
+  the dialogs the page opened).
 
 The server and its database are shared by every browser test of the session, so a journey
 creates what it needs (its own project or texts) and asserts on that, not on global counts.
@@ -20,7 +21,9 @@ creates what it needs (its own project or texts) and asserts on that, not on glo
 A new journey: a test module here with ``pytestmark = pytest.mark.browser`` and a test taking
 ``app`` (and ``services`` to arrange or check data): ``app.open("Train")``, act through accessible
 locators on ``app.page``, ``app.wait_for_run()`` after each click or fill that reruns the script,
-``app.screenshot("train-started")``. A failing test leaves ``FAILED-<test>.png`` next to them.
+``app.screenshot("train-started")``. Steps several journeys take (pick a project, upload, download,
+tag a text, read a data grid) are in steps.py. A failing test leaves ``FAILED-<test>.png`` next to
+the screenshots.
 """
 
 from __future__ import annotations
@@ -110,8 +113,8 @@ def app_server(seqlab_home) -> Iterator[str]:
         yield url
     finally:
         _stop(process.pid, process)
-        _stop_workers(seqlab_home)
         log.close()
+        _stop_workers(seqlab_home)
 
 
 def _wait_until_healthy(process: subprocess.Popen, url: str, log) -> None:
@@ -147,26 +150,38 @@ def _stop(group: int, process: subprocess.Popen | None = None) -> None:
 
 
 def _stop_workers(home: Path) -> None:
-    """Stop training workers the app started on this data folder.
+    """Stop training workers the app started on this data folder; fail if any process outlives it.
 
     ``worker.spawn_worker`` detaches them into their own session, so killing the server's group
     misses them; they are found by the ``SEQLAB_HOME`` of this session's temporary folder.
     """
-    marker = f"SEQLAB_HOME={home}".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        pid = int(entry.name)
+    for pid in _processes_on(home):
         try:
             leader = os.getpgid(pid) == pid
         except ProcessLookupError:
             continue
-        if marker in environ and leader:
+        if leader:
             _stop(pid)
+    left = _processes_on(home)
+    if left:
+        pytest.fail(f"processes on {home} outlived the test session (pids {left}); a worker left "
+                    "running keeps training on a shared machine until it idles out")
+
+
+def _processes_on(home: Path) -> list[int]:
+    """Live processes (other than this one) whose environment has ``SEQLAB_HOME=<home>``."""
+    marker = f"SEQLAB_HOME={home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")  # empty for a zombie
+        except OSError:
+            continue
+        if marker in environ:
+            found.append(int(entry.name))
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -228,15 +243,20 @@ class App:
         page.goto(self.url)
         page.locator("[data-testid='stAppViewContainer']").wait_for(state="attached", timeout=TIMEOUT_MS)
         self.wait_for_run()
-        nav = page.locator("[data-testid='stSidebarNav']")
-        if nav.count():
-            link = nav.get_by_role("link", name=title)
-            if not link.count():
-                pytest.fail(f"no page {title!r} in the navigation: {nav.inner_text()!r}")
-            link.click()
-            self.wait_for_run()
+        if page.locator("[data-testid='stSidebarNav']").count():
+            self.go(title)
         elif not page.get_by_role("heading", name=title).count():
             pytest.fail(f"the app shows no navigation and its first page is not {title!r}")
+
+    def go(self, title: str) -> None:
+        """Click the navigation entry ``title``: another page in the same session, so what the
+        session holds (the chosen project, say) stays, unlike :meth:`open`, which reloads."""
+        nav = self.page.locator("[data-testid='stSidebarNav']")
+        link = nav.get_by_role("link", name=title)
+        if not link.count():
+            pytest.fail(f"no page {title!r} in the navigation: {nav.inner_text()!r}")
+        link.click()
+        self.wait_for_run()
 
     def screenshot(self, name: str) -> Path:
         """The whole page as a PNG in test-artifacts/screenshots/ (kept out of git).

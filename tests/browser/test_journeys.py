@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
-from tagger.formats import read_jsonl
+from tests.browser.steps import choose_project, download, jsonl_bytes, spans_by_text, tag, upload_and_import
 
 pytestmark = pytest.mark.browser
 
@@ -34,41 +31,6 @@ PLAIN_RESULT_TEXT = """el => {
 }"""
 
 
-def jsonl_bytes(records: list[dict]) -> bytes:
-    return "".join(json.dumps(r) + "\n" for r in records).encode()
-
-
-def spans_by_text(jsonl: str) -> dict[str, list[tuple[int, int, str]]]:
-    """{text: [(start, end, label), ...]} of a JSONL export (scores and metadata left out)."""
-    return {ex.text: [(s.start, s.end, s.label) for s in ex.spans] for ex in read_jsonl(jsonl)}
-
-
-def upload_and_import(app, filename: str, data: bytes, documents: int) -> None:
-    """Upload a file on the Data page, check its preview, import it, see the count."""
-    page = app.page
-    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
-        files=[{"name": filename, "mimeType": "application/jsonl", "buffer": data}])
-    app.wait_for_run()
-    expect(page.get_by_text(f"Preview of {filename}")).to_be_visible()
-    page.get_by_role("button", name="Import", exact=True).click()
-    app.wait_for_run()
-    expect(page.get_by_text(f"Imported {documents} documents")).to_be_visible()
-
-
-def download(app, button: str) -> str:
-    with app.page.expect_download() as info:
-        app.page.get_by_role("button", name=button).click()
-    return Path(info.value.path()).read_text(encoding="utf-8")
-
-
-def choose_project(app, name: str) -> None:
-    """Pick a project in the sidebar's "Project" selectbox."""
-    page = app.page
-    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Project").click()
-    page.get_by_role("option", name=name, exact=True).click()
-    app.wait_for_run()
-
-
 def create_project_in_settings(app, name: str, labels: str) -> None:
     app.open("Settings")
     page = app.page
@@ -78,15 +40,6 @@ def create_project_in_settings(app, name: str, labels: str) -> None:
     page.get_by_role("button", name="Create project").click()
     app.wait_for_run()
     app.screenshot("settings-project-created")
-
-
-def tag(app, text: str) -> None:
-    """Type ``text`` on the Tag page, press "Tag", wait for the highlighted result."""
-    page = app.page
-    page.get_by_label("Text to tag").fill(text)
-    page.get_by_role("button", name="Tag", exact=True).click()
-    app.wait_for_run()
-    expect(page.locator(".seqlab-text")).to_be_visible()
 
 
 def test_uploaded_file_is_imported_exported_and_reimported_into_a_new_project(app, services):

@@ -1,0 +1,69 @@
+"""Steps that several browser journeys take (on :class:`conftest.App`), and the data they compare."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from playwright.sync_api import Locator, expect
+
+from tagger.formats import read_jsonl
+
+
+def jsonl_bytes(records: list[dict]) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in records).encode()
+
+
+def spans_by_text(jsonl: str) -> dict[str, list[tuple[int, int, str]]]:
+    """{text: [(start, end, label), ...]} of a JSONL export (scores and metadata left out)."""
+    return {ex.text: [(s.start, s.end, s.label) for s in ex.spans] for ex in read_jsonl(jsonl)}
+
+
+def upload_and_import(app, filename: str, data: bytes, documents: int) -> None:
+    """Upload a file on the Data page, check its preview, import it, see the count."""
+    page = app.page
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+        files=[{"name": filename, "mimeType": "application/jsonl", "buffer": data}])
+    app.wait_for_run()
+    expect(page.get_by_text(f"Preview of {filename}")).to_be_visible()
+    page.get_by_role("button", name="Import", exact=True).click()
+    app.wait_for_run()
+    expect(page.get_by_text(f"Imported {documents} documents")).to_be_visible()
+
+
+def download(app, button: str) -> str:
+    with app.page.expect_download() as info:
+        app.page.get_by_role("button", name=button).click()
+    return Path(info.value.path()).read_text(encoding="utf-8")
+
+
+def choose_project(app, name: str) -> None:
+    """Pick a project in the sidebar's "Project" selectbox."""
+    page = app.page
+    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Project").click()
+    page.get_by_role("option", name=name, exact=True).click()
+    app.wait_for_run()
+    unfocus(page)
+
+
+def unfocus(page) -> None:
+    """Take the focus off a selectbox just used: its focus ring is red, as if it were an error, in
+    a screenshot. (Not for a text input: leaving one submits it.)"""
+    page.evaluate("() => document.activeElement?.blur()")
+
+
+def tag(app, text: str) -> None:
+    """Type ``text`` on the Tag page, press "Tag", wait for the highlighted result."""
+    page = app.page
+    page.get_by_label("Text to tag").fill(text)
+    page.get_by_role("button", name="Tag", exact=True).click()
+    app.wait_for_run()
+    expect(page.locator(".seqlab-text")).to_be_visible()
+
+
+def grid_cells(dataframe: Locator, row: int = 0) -> Locator:
+    """The cells of a row of an ``st.dataframe`` (0: the first row under the header), from the
+    table for screen readers that the data grid keeps inside its canvas. CSS selectors, not roles:
+    Playwright's role queries do not look into a canvas. That table follows new data a moment
+    after the canvas, so compare with ``expect(...).to_have_text``, which waits."""
+    return dataframe.locator("tbody [role='row']").nth(row).locator("[role='gridcell']")
