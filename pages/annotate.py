@@ -86,8 +86,8 @@ def words_section(project, doc) -> None:
              format_func=lambda i: md(doc.text[units[i][0]:units[i][1]]))  # pills render markdown
     cols = st.columns(max(1, len(project.labels)))
     for col, label in zip(cols, project.labels):
-        hint = f" ({label.shortcut})" if label.shortcut else ""
-        col.button(f"{label.name}{hint}", key=f"annotate_add_{label.name}", shortcut=label.shortcut or None,
+        # Streamlit shows the shortcut key on the button itself
+        col.button(label.name, key=f"annotate_add_{label.name}", shortcut=label.shortcut or None,
                    on_click=add_span, args=(doc.id, doc.text, label.name), width="stretch")
 
 

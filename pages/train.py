@@ -49,8 +49,8 @@ def advanced_options() -> dict:
         cols = st.columns(4)
         epochs = cols[0].number_input("Epochs", 1, 100, value=None, placeholder="auto", key="train_epochs")
         batch = cols[1].number_input("Batch size", 1, 256, value=None, placeholder="32", key="train_batch")
-        lr = cols[2].number_input("Learning rate", 1e-6, 1e-2, value=None, placeholder="auto", format="%.1e",
-                                  key="train_lr")
+        lr = cols[2].number_input("Learning rate", 1e-6, 1e-2, value=None, step=1e-5, placeholder="auto",
+                                  format="%.1e", key="train_lr")
         warm = cols[3].selectbox("Start from", ["base", "active"], key="train_warm",
                                  format_func={"base": "the base model", "active": "the active version"}.get)
     options = {"epochs": epochs, "batch_size": batch, "lr": lr, "warm_start": warm}
@@ -85,7 +85,10 @@ def job_progress(job) -> None:
     if job.loss_history:
         left.caption("Training loss")
         left.line_chart(pd.DataFrame(job.loss_history, columns=["step", "loss"]).set_index("step"), height=220)
-    if job.dev_history:
+    if len(job.dev_history) == 1:  # one point draws no line
+        value = job.dev_history[0][1]
+        right.metric("Dev F1 after epoch 1", "–" if value is None else f"{value:.3f}")
+    elif job.dev_history:
         right.caption("Dev F1 after each epoch")
         right.line_chart(pd.DataFrame(job.dev_history, columns=["step", "dev F1"]).set_index("step"), height=220)
     if job.cancel_requested:
