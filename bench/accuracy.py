@@ -104,7 +104,7 @@ def _overrides(pairs: list[str]) -> dict:
     out = {}
     for pair in pairs:
         key, value = pair.split("=", 1)
-        out[key] = kinds[key](value)
+        out[key] = value.lower() in ("1", "true", "yes") if kinds[key] is bool else kinds[key](value)
     return out
 
 

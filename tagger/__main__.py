@@ -48,7 +48,11 @@ def _train_parser(sub) -> None:
         extra = {"choices": ("softmax", "crf")} if f.name == "decoder" else {}
         extra = {"choices": ("none", "bilstm")} if f.name == "encoder" else extra
         help_ = f.metadata.get("help", f.name.replace("_", " "))
-        p.add_argument(flag, type=kind, default=getattr(defaults, f.name), help=f"{help_} (default: %(default)s)", **extra)
+        if kind is bool:  # --freeze-embeddings / --no-freeze-embeddings: bool("False") would be True
+            extra = {"action": argparse.BooleanOptionalAction}
+        else:
+            extra = {"type": kind, **extra}
+        p.add_argument(flag, default=getattr(defaults, f.name), help=f"{help_} (default: %(default)s)", **extra)
     p.set_defaults(run=_run_train)
 
 

@@ -59,7 +59,8 @@ def test_train_help_lists_its_flags(capsys):
     text = help_text(["train", "--help"], capsys)
 
     for flag in ("--train", "--dev", "--out", "--base-model", "--decoder", "--encoder", "--epochs",
-                 "--batch-size", "--lr", "--max-length", "--seed", "--strict"):
+                 "--batch-size", "--lr", "--max-length", "--seed", "--strict", "--freeze-embeddings",
+                 "--no-freeze-embeddings"):
         assert flag in text
 
 

@@ -10,7 +10,8 @@ from tagger.model import HeadConfig
 from tagger.predict import Tagger
 from tagger.schemes import tag_names
 from tagger.spans import Example, SeqLabError, Span
-from tagger.train import Progress, TrainConfig, TrainingCancelled, _transfer, train
+from tagger.evaluate import evaluate
+from tagger.train import Progress, TrainConfig, TrainingCancelled, _transfer, dev_sample, train
 
 
 def _config(tiny_base, **kw) -> TrainConfig:
@@ -76,6 +77,55 @@ def test_best_epoch_is_kept(tiny_base, corpus):
     best = max(row["dev_f1"] for row in result.history)
     assert result.report.f1 == pytest.approx(best, abs=1e-4)
     assert sum(1 for row in result.history if row.get("best")) >= 1
+
+
+def test_frozen_embeddings_stay_as_they_were_and_the_rest_learns(tiny_base, corpus):
+    result = train(corpus[:16], (), _config(tiny_base, epochs=1, freeze_embeddings=True))
+    fresh, _ = store.build(tiny_base, result.model.head)
+    embeddings = result.model.hf.get_input_embeddings().weight
+    torch.testing.assert_close(embeddings, fresh.hf.get_input_embeddings().weight)
+    assert not torch.equal(result.model.classifier.weight, fresh.classifier.weight)
+
+
+def test_a_warm_start_without_freezing_trains_embeddings_a_frozen_run_kept(tiny_base, corpus, tmp_path):
+    frozen = train(corpus[:16], (), _config(tiny_base, epochs=1, freeze_embeddings=True)).save(tmp_path / "m")
+    result = train(corpus[:16], (), _config(tiny_base, epochs=1), warm_start=frozen)
+    old, _, _ = store.load(frozen)
+    assert not torch.equal(result.model.hf.get_input_embeddings().weight, old.hf.get_input_embeddings().weight)
+
+
+def test_dev_sample_is_the_same_documents_whatever_their_order(corpus):
+    dev = corpus[:40]
+    sample = dev_sample(dev, 10)
+    assert len(sample) == 10
+    assert {e.text for e in dev_sample(dev[::-1], 10)} == {e.text for e in sample}
+    assert sample == [e for e in dev if e in sample]  # in the order given
+
+
+def test_dev_sample_larger_than_the_dev_set_is_all_of_it(corpus):
+    assert dev_sample(corpus[:5], 10) == corpus[:5]
+
+
+def test_epoch_dev_scores_epochs_on_a_sample_and_the_kept_epoch_on_all(tiny_base, corpus):
+    dev = corpus[80:120]
+    seen: list[Progress] = []
+    result = train(corpus[:40], dev, _config(tiny_base, epochs=3), progress=seen.append, epoch_dev=10)
+    sample = dev_sample(dev, 10)
+    assert result.report.overall.support == sum(len(e.spans) for e in dev)
+    full = evaluate(dev, result.tagger().predict([e.text for e in dev]))
+    assert result.report.f1 == pytest.approx(full.f1)
+    assert [round(p.dev_f1, 4) for p in seen if p.dev_f1 is not None] == [row["dev_f1"] for row in result.history]
+    kept = next(row for row in reversed(result.history) if row.get("best"))
+    on_sample = evaluate(sample, result.tagger().predict([e.text for e in sample]))
+    assert kept["dev_f1"] == pytest.approx(on_sample.f1, abs=1e-4)
+    assert result.epoch_dev_docs == 10 and result.meta()["data"]["epoch_dev_docs"] == 10
+    assert 0 < result.eval_seconds <= result.seconds
+
+
+def test_without_epoch_dev_every_epoch_is_scored_on_all_of_dev(tiny_base, corpus):
+    result = train(corpus[:40], corpus[100:], _config(tiny_base, epochs=1))
+    assert result.report.overall.support == sum(len(e.spans) for e in corpus[100:])
+    assert result.epoch_dev_docs is None and "epoch_dev_docs" not in result.meta()["data"]
 
 
 @pytest.mark.parametrize("encoder, decoder", [("none", "softmax"), ("none", "crf"), ("bilstm", "softmax")])
