@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-browser run bench-accuracy bench-speed clean
+.PHONY: install test test-browser run bench-accuracy bench-speed bench-learning-curve clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +29,10 @@ bench-accuracy: install
 bench-speed: install
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	$(PY) bench/speed.py
+
+bench-learning-curve: install
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	OMP_WAIT_POLICY=PASSIVE $(PY) bench/learning_curve.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis test-artifacts

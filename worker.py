@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import logging
+import math
 import os
 import shutil
 import signal
@@ -67,7 +68,18 @@ PROGRESS_EVERY_S = 0.5  # progress rows written at most this often (every step w
 POLL_S = 1.0
 SPAWNED_IDLE_EXIT_S = 600.0  # a worker the app started goes away when idle; the next page run restarts it
 WARM_START_CHOICES = ("base", "active")
-WARM_START_DEFAULT = "base"  # "active" continues from the active version; see bench for the choice
+# "active" continues from the active version (from the base model when there is none, or when it was
+# trained on another base model than the project's): bench/learning_curve.py's figures, where each
+# retrain from the active version scored 0.02-0.03 dev F1 higher than from the base model, as fast.
+WARM_START_DEFAULT = "active"
+# Small-data defaults (auto_schedule) and per-epoch dev scoring (epoch_dev_docs), chosen from the
+# figures of bench/learning_curve.py and the runs quoted in auto_schedule's docstring.
+SMALL_DATA_DOCS = 2_000  # fewer training documents than this get SMALL_BATCH and frozen embeddings
+SMALL_BATCH = 8
+MIN_STEPS = 150  # optimizer steps a job on little data needs (but at least 4 epochs)
+MAX_EPOCHS = 20
+EPOCH_DEV_SHARE = 0.5  # dev documents scored each epoch: half as many as training documents,
+EPOCH_DEV_MIN = 100  # ... but at least this many; the kept epoch is then scored on all of them
 MAX_MESSAGE_CHARS = 2000
 ROOT = Path(__file__).resolve().parent
 
@@ -167,13 +179,47 @@ class JobPlan:
 
     project: ProjectInfo
     config: TrainConfig
-    warm_start: str  # "base" or "active"
+    warm_start: str  # "base" or "active": where this job really starts from
     parent: VersionInfo | None  # the active version when the job started
     data: TrainingData
 
 
-def job_config(project: ProjectInfo, overrides: dict[str, Any]) -> tuple[TrainConfig, str]:
-    """The TrainConfig (project settings + the job's overrides) and the warm-start choice."""
+def auto_schedule(train_docs: int) -> dict[str, Any]:
+    """Batch size, epochs and embedding freeze for a job on ``train_docs`` documents that does not set them.
+
+    TrainConfig's 4 epochs of 32 suit the 14,041 CoNLL sentences (1,756 steps); 200 corrections
+    would get 28 steps. Dev F1 on little data follows the number of steps more than of epochs
+    (bench/small_data_sweep.py, the first N CoNLL sentences, scored on the whole dev file): on 200,
+    6 epochs of 16 (78 steps) reached 0.58, 6 of 8 (150 steps) 0.67, 10 of 16 (130 steps) 0.68
+    for 1.7x the tokens; on 1,000, 4 epochs of 8 (500 steps) 0.83, 10 of 16 0.83-0.84 for 2.5x
+    the tokens, 10 of 32 0.82. Runs of one schedule differ by up to 0.02. So: below
+    SMALL_DATA_DOCS, batches of 8 and enough epochs for MIN_STEPS steps (at least 4, at most
+    MAX_EPOCHS), which keeps a retrain on 200 CoNLL sentences under a minute on 2 cores
+    (bench/learning_curve.py); the subword embeddings are frozen there: faster steps (no update
+    of the 30,522 x 384 matrix), the same F1 on 200 and on 1,000 sentences. From SMALL_DATA_DOCS
+    on, TrainConfig's defaults.
+    """
+    from tagger.train import TrainConfig
+
+    default = TrainConfig()
+    if train_docs >= SMALL_DATA_DOCS:
+        return {"epochs": default.epochs, "batch_size": default.batch_size, "freeze_embeddings": False}
+    steps_per_epoch = math.ceil(max(1, train_docs) / SMALL_BATCH)
+    epochs = max(default.epochs, min(MAX_EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch)))
+    return {"epochs": epochs, "batch_size": SMALL_BATCH, "freeze_embeddings": True}
+
+
+def epoch_dev_docs(train_docs: int) -> int:
+    """Dev documents to score after each epoch: half as many as there are training documents (at
+    least EPOCH_DEV_MIN), so the scoring costs under a tenth of an epoch. On 2 cores scoring a CoNLL
+    sentence takes ~4 ms, training on one ~25 ms (bench/learning_curve.py); the whole dev set
+    after each of the 6 epochs over 200 sentences would more than double the job's time."""
+    return max(EPOCH_DEV_MIN, math.ceil(EPOCH_DEV_SHARE * train_docs))
+
+
+def job_config(project: ProjectInfo, overrides: dict[str, Any], train_docs: int) -> tuple[TrainConfig, str]:
+    """The TrainConfig (project settings, :func:`auto_schedule` for ``train_docs`` documents, then
+    the job's overrides) and the warm-start choice."""
     from tagger.spans import SeqLabError
     from tagger.train import TrainConfig
 
@@ -186,7 +232,7 @@ def job_config(project: ProjectInfo, overrides: dict[str, Any]) -> tuple[TrainCo
     if unknown:
         raise SeqLabError(f"unknown training option {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     settings = {"base_model": project.base_model, "decoder": project.decoder, "encoder": project.encoder}
-    return TrainConfig(**{**settings, **overrides}), warm
+    return TrainConfig(**{**settings, **auto_schedule(train_docs), **overrides}), warm
 
 
 def plan_job(factory: sessionmaker[Session], job: JobInfo) -> JobPlan:
@@ -195,8 +241,14 @@ def plan_job(factory: sessionmaker[Session], job: JobInfo) -> JobPlan:
         project = repo.get_project(s, job.project_id)
         data = training_data(s, job.project_id)
         parent = versions.active_version(s, job.project_id)
-    config, warm = job_config(project, job.config)
-    return JobPlan(project, config, warm, parent, data)
+    config, warm = job_config(project, job.config, len(data.train))
+    return JobPlan(project, config, warm if continues_from(parent, config) else "base", parent, data)
+
+
+def continues_from(parent: VersionInfo | None, config: TrainConfig) -> bool:
+    """Whether a job asking to warm-start from the active version ``parent`` can: there is one,
+    and it was trained on the base model the project now has (else the change would be ignored)."""
+    return parent is not None and parent.config.get("base_model", config.base_model) == config.base_model
 
 
 def run_job(factory: sessionmaker[Session], job: JobInfo, home: Path | None = None) -> JobInfo:
@@ -230,22 +282,23 @@ def _train(plan: JobPlan, reporter: _Reporter) -> TrainResult:
 
     if not any(e.spans for e in plan.data.train):
         raise SeqLabError(f"project {plan.project.name!r} has no training documents with spans")
-    warm_start = plan.parent.path if plan.warm_start == "active" and plan.parent else None
+    warm_start = plan.parent.path if plan.warm_start == "active" else None
     log.info("project %d: training on %d documents (dev %d%s), warm start %s", plan.project.id,
              len(plan.data.train), len(plan.data.dev), ", held out" if plan.data.dev_holdout else "",
              warm_start or plan.config.base_model)
     return train(plan.data.train, plan.data.dev, plan.config, labels=plan.project.label_names,
-                 warm_start=warm_start, progress=reporter.progress, should_cancel=reporter.should_cancel)
+                 warm_start=warm_start, progress=reporter.progress, should_cancel=reporter.should_cancel,
+                 epoch_dev=epoch_dev_docs(len(plan.data.train)))
 
 
 def _record(factory: sessionmaker[Session], job: JobInfo, plan: JobPlan, result: TrainResult,
             out: Path) -> JobInfo:
     """Save the model atomically, then record the version, activate it if due and finish the job
     in one transaction; if that fails, the folder goes too."""
-    data = {**plan.data.describe(), "fingerprint": result.fingerprint}
+    data = {**plan.data.describe(), "fingerprint": result.fingerprint, "epoch_dev_docs": result.epoch_dev_docs}
     config = {**asdict(plan.config), "warm_start": plan.warm_start}
-    metrics = {**(result.report.to_dict() if result.report else {}),
-               "train_seconds": round(result.seconds, 1), "tokens_per_s": round(result.tokens_per_s, 1)}
+    metrics = {**(result.report.to_dict() if result.report else {}), "train_seconds": round(result.seconds, 1),
+               "eval_seconds": round(result.eval_seconds, 1), "tokens_per_s": round(result.tokens_per_s, 1)}
     result.save(out, extra_meta={"data": data, "job_id": job.id})
     try:
         with write_session(factory) as s:
@@ -406,7 +459,7 @@ def serve(factory: sessionmaker[Session], home: Path, *, poll_s: float = POLL_S,
         time.sleep(poll_s)
 
 
-def _setup_threads() -> None:
+def setup_threads() -> None:
     """Passive OpenMP waits and a thread count, before torch is first imported."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
@@ -432,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     home.mkdir(parents=True, exist_ok=True)
     lock_fd = hold_liveness_lock(home)
     signal.signal(signal.SIGTERM, _stop)
-    _setup_threads()
+    setup_threads()
     engine = make_engine()
     log.info("worker %d on %s (stale after %.0f s)", os.getpid(), engine.url, args.stale)
     try:

@@ -53,7 +53,7 @@ class TrainingServices:
         with self.factory() as s:
             project = repo.get_project(s, project_id)
             data = training_data(s, project_id)
-        worker.job_config(project, overrides)  # a bad option is an error now, not a failed job later
+        worker.job_config(project, overrides, len(data.train))  # a bad option is an error now, not a failed job later
         _check_trainable(project, data)
         fingerprint = _job_fingerprint(project, data, overrides)
         with write_session(self.factory) as s:
@@ -62,6 +62,13 @@ class TrainingServices:
             log.info("project %d: queued job %d (%d train, %d dev documents)", project_id, job.id,
                      len(data.train), len(data.dev))
         return job, created
+
+    def training_defaults(self, project_id: int) -> dict[str, Any]:
+        """What a job started now without overrides would use: ``epochs``, ``batch_size`` and
+        ``freeze_embeddings`` for the project's training documents (see ``worker.auto_schedule``)
+        and ``warm_start`` (the active version when there is one), e.g. for the Train page's hints."""
+        data = self.training_documents(project_id)
+        return {**worker.auto_schedule(len(data.train)), "warm_start": worker.WARM_START_DEFAULT}
 
     def cancel_training(self, job_id: int) -> JobInfo:
         """Cancel a job: a queued one at once, a running one within seconds (its worker stops it)."""

@@ -113,8 +113,9 @@ def trained_softmax_dir(tiny_base, corpus, tmp_path_factory) -> str:
 
 # ----------------------------------------------------------------------------- training jobs
 
-# Overrides that make a job on the tiny BERT take about a second.
-FAST_TRAINING = {"epochs": 3, "batch_size": 8, "lr": 3e-3, "head_lr": 1e-2, "max_length": 64, "lstm_hidden": 16}
+# Overrides that make a job on the tiny BERT take about a second (its embeddings are random: they must learn).
+FAST_TRAINING = {"epochs": 3, "batch_size": 8, "lr": 3e-3, "head_lr": 1e-2, "max_length": 64, "lstm_hidden": 16,
+                 "freeze_embeddings": False}
 
 
 @pytest.fixture()

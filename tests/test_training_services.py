@@ -68,6 +68,13 @@ def test_an_unknown_option_is_refused_before_anything_is_queued(svc, project):
     assert svc.jobs(project.id) == []
 
 
+def test_training_defaults_say_what_a_job_without_options_would_use(svc, project):
+    import worker
+
+    train_docs = len(svc.training_documents(project.id).train)
+    assert svc.training_defaults(project.id) == {**worker.auto_schedule(train_docs), "warm_start": "active"}
+
+
 def test_running_job_is_the_newest_queued_or_running_one(svc, project):
     assert svc.running_job(project.id) is None
     job, _ = svc.start_training(project.id, **FAST_TRAINING)

@@ -120,7 +120,7 @@ def test_a_job_saves_a_version_that_is_activated_and_predicts(svc, project):
 
 def test_a_worse_version_is_kept_but_not_activated(svc, project):
     good = train_now(svc, project.id)
-    worse = train_now(svc, project.id, epochs=1, lr=1e-6, head_lr=1e-6)
+    worse = train_now(svc, project.id, epochs=1, lr=1e-6, head_lr=1e-6, warm_start="base")
     active = svc.active_version(project.id)
     newest = svc.versions(project.id)[0]
     assert active.job_id == good.id and newest.job_id == worse.id and newest.parent_id == active.id
@@ -162,6 +162,67 @@ def test_warm_start_from_the_active_version(svc, project):
     newest = svc.versions(project.id)[0]
     assert second.state == "succeeded" and newest.config["warm_start"] == "active"
     assert newest.parent_id == svc.versions(project.id)[1].id and first.state == "succeeded"
+
+
+def test_by_default_a_job_continues_from_the_active_version(svc, project):
+    train_now(svc, project.id)
+    train_now(svc, project.id, epochs=1)
+    first, second = svc.versions(project.id)[::-1]
+    assert first.config["warm_start"] == "base"  # nothing to continue from yet
+    assert second.config["warm_start"] == "active" and second.parent_id == first.id
+
+
+def test_an_active_warm_start_does_not_ignore_a_new_base_model(svc, project, tiny_base, tmp_path):
+    import shutil
+
+    train_now(svc, project.id)
+    other = shutil.copytree(tiny_base, tmp_path / "other-bert")
+    with write_session(svc.factory) as s:
+        repo.update_project(s, project.id, base_model=str(other))
+    done = train_now(svc, project.id, warm_start="active")
+    newest = svc.versions(project.id)[0]
+    assert done.state == "succeeded"
+    assert newest.config["warm_start"] == "base" and newest.config["base_model"] == str(other)
+
+
+@pytest.mark.parametrize("docs, epochs", [(1, 20), (50, 20), (100, 12), (200, 6), (500, 4), (1999, 4)])
+def test_small_data_gets_enough_steps_in_small_batches_with_frozen_embeddings(docs, epochs):
+    schedule = worker.auto_schedule(docs)
+    assert schedule == {"epochs": epochs, "batch_size": worker.SMALL_BATCH, "freeze_embeddings": True}
+    steps_per_epoch = -(-docs // worker.SMALL_BATCH)
+    assert epochs * steps_per_epoch >= min(worker.MIN_STEPS, worker.MAX_EPOCHS * steps_per_epoch)
+
+
+def test_large_data_keeps_the_train_config_defaults():
+    from tagger.train import TrainConfig
+
+    default = TrainConfig()
+    assert worker.auto_schedule(14041) == {"epochs": default.epochs, "batch_size": default.batch_size,
+                                           "freeze_embeddings": default.freeze_embeddings}
+
+
+def test_a_job_that_sets_epochs_keeps_them_and_gets_the_rest_of_the_schedule(svc, project):
+    config, warm = worker.job_config(project, {"epochs": 2, "warm_start": "active"}, train_docs=200)
+    assert (config.epochs, config.batch_size, config.freeze_embeddings, warm) == (2, 8, True, "active")
+    config, _ = worker.job_config(project, {}, train_docs=200)
+    assert (config.epochs, config.batch_size) == (6, 8)
+
+
+@pytest.mark.parametrize("docs, scored", [(10, 100), (200, 100), (1000, 500), (14041, 7021)])
+def test_each_epoch_is_scored_on_half_as_many_dev_documents_as_training_ones(docs, scored):
+    assert worker.epoch_dev_docs(docs) == scored
+
+
+def test_a_job_scores_epochs_on_a_dev_sample_and_its_version_on_all_dev(svc, project, monkeypatch):
+    monkeypatch.setattr(worker, "EPOCH_DEV_MIN", 3)
+    monkeypatch.setattr(worker, "EPOCH_DEV_SHARE", 0.0)
+    done = train_now(svc, project.id)
+    version = svc.versions(project.id)[0]
+    data = svc.training_documents(project.id)
+    assert len(data.dev) > 3 and version.data["epoch_dev_docs"] == 3
+    assert version.metrics["support"] == sum(len(e.spans) for e in data.dev)
+    assert len(done.dev_history) == FAST_TRAINING["epochs"]
+    assert 0 <= version.metrics["eval_seconds"] <= version.metrics["train_seconds"]
 
 
 def test_a_failing_job_is_failed_with_its_message_and_leaves_no_folder(svc, project):
