@@ -43,23 +43,30 @@ def data_summary(project) -> bool:
     return True
 
 
-def advanced_options() -> dict:
-    """Overrides of the project's defaults, folded away."""
+def advanced_options(project) -> dict:
+    """Overrides of the defaults (chosen from the data size; see bench/learning_curve.py), folded away."""
+    defaults = services().training_defaults(project.id)
     with st.expander("Advanced options"):
         cols = st.columns(4)
-        epochs = cols[0].number_input("Epochs", 1, 100, value=None, placeholder="auto", key="train_epochs")
-        batch = cols[1].number_input("Batch size", 1, 256, value=None, placeholder="32", key="train_batch")
+        epochs = cols[0].number_input("Epochs", 1, 100, value=None, placeholder=f"auto ({defaults['epochs']})",
+                                      key="train_epochs")
+        batch = cols[1].number_input("Batch size", 1, 256, value=None, placeholder=f"auto ({defaults['batch_size']})",
+                                     key="train_batch")
         lr = cols[2].number_input("Learning rate", 1e-6, 1e-2, value=None, step=1e-5, placeholder="auto",
                                   format="%.1e", key="train_lr")
-        warm = cols[3].selectbox("Start from", ["base", "active"], key="train_warm",
-                                 format_func={"base": "the base model", "active": "the active version"}.get)
+        choices = ["active", "base"] if defaults["warm_start"] == "active" else ["base", "active"]
+        warm = cols[3].selectbox("Start from", choices, key="train_warm",
+                                 format_func={"base": "the base model",
+                                              "active": "the active version (if any)"}.get)
+    if warm == defaults["warm_start"]:
+        warm = None  # the default: the worker falls back to the base model when nothing is active
     options = {"epochs": epochs, "batch_size": batch, "lr": lr, "warm_start": warm}
     return {k: v for k, v in options.items() if v is not None}
 
 
 def start_section(project) -> None:
     ready = data_summary(project)
-    overrides = advanced_options()
+    overrides = advanced_options(project)
     if st.button("Start training", key="train_start", type="primary", disabled=not ready):
         try:
             job, created = services().start_training(project.id, **overrides)

@@ -195,13 +195,18 @@ class CoreServices:
     def import_file(self, project_id: int, filename: str, data: bytes, scheme: str | None = None) -> ImportResult:
         """Store every document of an upload, or none: one bad record is an error naming its line.
 
-        Texts already in the project are skipped and counted as duplicates.
+        Texts already in the project are skipped and counted as duplicates. Every sentence of a
+        column file is annotated (a sentence with no entity says "no entity here"), so all of them
+        are stored as corrected and train the model; JSONL records without spans and plain-text
+        lines are stored as new, for annotation.
         """
         examples, lines = _parse_upload(filename, data, scheme)
+        labelled = formats.guess_format(_name(filename), _head(data)) == "column"
         with write_session(self.factory) as s:
             project = repo.get_project(s, project_id)
             _check_labels(examples, lines, project, _name(filename))
-            result = repo.add_documents(s, project_id, examples, annotator="import", source="import")
+            result = repo.add_documents(s, project_id, examples, annotator="import", source="import",
+                                        status="corrected" if labelled else None)
         log.info("imported %s into project %d: %s", _name(filename), project_id, result)
         return result
 
@@ -280,6 +285,12 @@ def _name(filename: str) -> str:
     return Path(str(filename).replace("\\", "/")).name or "upload"
 
 
+def _head(data: bytes) -> str:
+    """The start of an upload, decoded leniently: enough to guess its format (the reader decodes
+    strictly and names a bad line)."""
+    return bytes(data[:65536]).decode("utf-8", errors="replace")
+
+
 def _parse_upload(filename: str, data: bytes, scheme: str | None) -> tuple[list[Example], list[int | None]]:
     """Examples from an upload's bytes (size checked, format guessed from name then content),
     with the line each starts on."""
@@ -287,8 +298,7 @@ def _parse_upload(filename: str, data: bytes, scheme: str | None) -> tuple[list[
     if len(data) > MAX_UPLOAD_BYTES:
         raise FormatError(f"the file is {len(data) / 2**20:.1f} MB; uploads are limited to "
                           f"{MAX_UPLOAD_BYTES / 2**20:.0f} MB (split it into smaller files)", file=name)
-    # A lossy decode is enough to guess; the reader decodes strictly and names a bad line.
-    fmt = formats.guess_format(name, bytes(data[:65536]).decode("utf-8", errors="replace"))
+    fmt = formats.guess_format(name, _head(data))
     if fmt == "jsonl":
         examples = formats.read_jsonl(bytes(data), name=name)
         # a record's metadata may carry a "line" from an earlier import: count lines here instead

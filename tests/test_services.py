@@ -157,6 +157,19 @@ def test_import_conll_file(svc, project):
     ]
 
 
+def test_every_sentence_of_a_column_file_is_a_correction_even_without_entities(svc, project):
+    svc.import_file(project.id, "train.conll", CONLL + b"\nNothing O\nhere O\n")
+    frame = svc.documents_frame(project.id)
+    assert set(frame["status"]) == {"corrected"} and len(frame) == 3
+    assert svc.training_documents(project.id).train or svc.training_documents(project.id).dev
+
+
+def test_jsonl_records_and_text_lines_without_spans_wait_for_annotation(svc, project):
+    svc.import_file(project.id, "a.jsonl", b'{"text": "Alice sings", "spans": []}\n')
+    svc.import_file(project.id, "b.txt", b"Bob dances\n")
+    assert set(svc.documents_frame(project.id)["status"]) == {"new"}
+
+
 def test_import_jsonl_file_counts_duplicates(svc, project):
     records = [{"text": SENTENCE, "spans": [ALICE.to_dict()]}, {"text": "Nothing here ."},
                {"text": SENTENCE, "label": [[0, 5, "PER"]]}]
