@@ -6,7 +6,7 @@ from tagger import store
 from tagger.predict import Tagger
 from tagger.train import TrainConfig, train
 
-from conftest import make_corpus
+from tests.conftest import make_corpus
 
 
 def test_embedded_model_trains_saves_and_reloads(tmp_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import FAST_TRAINING, add_labelled_project, make_corpus
+from tests.conftest import FAST_TRAINING, add_labelled_project, make_corpus
 
 from db import repo, versions
 from db.session import write_session

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAST_TRAINING, add_labelled_project
+from tests.conftest import FAST_TRAINING, add_labelled_project
 from sqlalchemy import func, select, text
 
 import worker
