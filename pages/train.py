@@ -7,7 +7,7 @@ queued or running and stops polling once it is finished.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
@@ -25,13 +25,13 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
-def data_summary(project) -> bool:
-    """What the next job would train on; False when there is nothing to train on."""
+def data_summary(project):
+    """Show what the next job would train on; its TrainingData, or None when there is nothing."""
     try:
         data = services().training_documents(project.id)
     except SeqLabError as exc:
         st.error(md(str(exc)))
-        return False
+        return None
     dev = (f"{len(data.dev)} held out from train (the dev split is empty)" if data.dev_holdout
            else f"{len(data.dev)} dev documents")
     st.markdown(f"Training data: **{len(data.train)}** corrected train documents "
@@ -39,13 +39,13 @@ def data_summary(project) -> bool:
     if not data.train:
         st.info("Nothing to train on yet: correct documents on the Annotate page, or import a labelled file on "
                 "the Data page.")
-        return False
-    return True
+        return None
+    return data
 
 
-def advanced_options(project) -> dict:
+def advanced_options(project, data) -> dict:
     """Overrides of the defaults (chosen from the data size; see bench/learning_curve.py), folded away."""
-    defaults = services().training_defaults(project.id)
+    defaults = services().training_defaults(project.id, data)
     with st.expander("Advanced options"):
         cols = st.columns(4)
         epochs = cols[0].number_input("Epochs", 1, 100, value=None, placeholder=f"auto ({defaults['epochs']})",
@@ -65,9 +65,9 @@ def advanced_options(project) -> dict:
 
 
 def start_section(project) -> None:
-    ready = data_summary(project)
-    overrides = advanced_options(project)
-    if st.button("Start training", key="train_start", type="primary", disabled=not ready):
+    data = data_summary(project)
+    overrides = advanced_options(project, data)
+    if st.button("Start training", key="train_start", type="primary", disabled=data is None):
         try:
             job, created = services().start_training(project.id, **overrides)
         except SeqLabError as exc:
@@ -129,7 +129,7 @@ def history_section(project) -> None:
     if not jobs:
         st.caption("No finished training jobs yet.")
         return
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = [(j.id, j.state, j.created_at, duration(((j.finished_at or now) - j.started_at).total_seconds())
              if j.started_at else "–", f"{j.step}/{j.total}", j.message or "") for j in jobs]
     st.dataframe(pd.DataFrame(rows, columns=["job", "state", "queued at", "took", "steps", "message"]),

@@ -63,11 +63,13 @@ class TrainingServices:
                      len(data.train), len(data.dev))
         return job, created
 
-    def training_defaults(self, project_id: int) -> dict[str, Any]:
+    def training_defaults(self, project_id: int, data: TrainingData | None = None) -> dict[str, Any]:
         """What a job started now without overrides would use: ``epochs``, ``batch_size`` and
         ``freeze_embeddings`` for the project's training documents (see ``worker.auto_schedule``)
-        and ``warm_start`` (the active version when there is one), e.g. for the Train page's hints."""
-        data = self.training_documents(project_id)
+        and ``warm_start`` (the active version when there is one), e.g. for the Train page's hints.
+        ``data``: the project's :meth:`training_documents` when the caller has them already."""
+        if data is None:
+            data = self.training_documents(project_id)
         return {**worker.auto_schedule(len(data.train)), "warm_start": worker.WARM_START_DEFAULT}
 
     def cancel_training(self, job_id: int) -> JobInfo:
