@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui
 from services import EXAMPLE_TEXTS, Services
+from tests.apptest import unmd
 
 CONLL = b"Alice B-PER\nwent O\nto O\nParis B-LOC\n. O\n\nBob B-PER\nSmith I-PER\nworks O\n"
 SCRIPT = "<script>alert(1)</script>"
@@ -32,11 +32,6 @@ def db_url(tmp_path, monkeypatch):
 
 def data_page() -> AppTest:
     return AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT).run()
-
-
-def unmd(text: str) -> str:
-    """What markdown shows for text escaped with ui.md (backslash escapes removed)."""
-    return re.sub(r"\\(.)", r"\1", str(text))
 
 
 def markdown_texts(at: AppTest) -> list[str]:

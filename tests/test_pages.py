@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from html import unescape
-from pathlib import Path
 
 import pytest
 import streamlit as st
@@ -13,9 +12,8 @@ from streamlit.testing.v1 import AppTest
 import ui
 from services import Services
 from tagger.spans import Span
+from tests.apptest import page, shown, unmd
 
-TIMEOUT = 60
-PAGES = Path(__file__).resolve().parent.parent / "pages"
 XSS = "<img src=x onerror=alert(1)> Alice went to Paris ."
 
 
@@ -39,22 +37,6 @@ def project(svc):
 def with_model(svc, project, trained_dir):
     """The tiny BiLSTM+CRF model (PER/LOC/ORG on templated sentences) as the active version."""
     return svc.register_version(project.id, trained_dir, activate=True)
-
-
-def page(name: str, **state) -> AppTest:
-    at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=TIMEOUT)
-    for key, value in state.items():
-        at.session_state[key] = value
-    return at.run()
-
-
-def unmd(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", str(text))
-
-
-def shown(at: AppTest) -> list[str]:
-    kinds = (at.markdown, at.caption, at.error, at.success, at.warning, at.info)
-    return [unmd(e.value) for kind in kinds for e in kind]
 
 
 # ----------------------------------------------------------------------------- Tag
@@ -171,7 +153,7 @@ def test_annotate_adds_relabels_deletes_and_accepts(svc, project):
 
 def test_annotate_prefills_the_active_models_suggestions(svc, project, with_model):
     svc.import_file(project.id, "queue.txt", b"Dave went to London .\n")
-    doc = next(d for d in [svc.next_document(project.id, after_id=i) for i in range(0, 20)]
+    doc = next(d for d in [svc.next_document(project.id, after_id=i) for i in range(20)]
                if d and d.text == "Dave went to London .")
     at = page("annotate", annotate_doc=doc.id)
     assert not at.exception
@@ -310,7 +292,8 @@ def test_highlight_html_escapes_text_and_labels():
 
 
 def test_selection_units_cover_every_non_space_character_once():
-    from hypothesis import given, strategies as hs
+    from hypothesis import given
+    from hypothesis import strategies as hs
 
     @given(hs.text(max_size=60))
     def check(text):

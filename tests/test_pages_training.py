@@ -5,8 +5,6 @@ per-label metrics, activation and rollback, comparison. The worker is not starte
 from __future__ import annotations
 
 import json
-import re
-from pathlib import Path
 
 import pytest
 import streamlit as st
@@ -15,9 +13,7 @@ from streamlit.testing.v1 import AppTest
 from db import jobs
 from db.session import write_session
 from services import Services
-
-TIMEOUT = 60
-PAGES = Path(__file__).resolve().parent.parent / "pages"
+from tests.apptest import PAGES, TIMEOUT, page, shown, unmd
 
 
 @pytest.fixture()
@@ -42,19 +38,6 @@ def project(svc, corpus):
              for i, ex in enumerate(corpus[:40])]
     svc.import_file(project.id, "gold.jsonl", "\n".join(lines).encode())
     return project
-
-
-def page(name: str) -> AppTest:
-    return AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=TIMEOUT).run()
-
-
-def unmd(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", str(text))
-
-
-def shown(at: AppTest) -> list[str]:
-    kinds = (at.markdown, at.caption, at.error, at.success, at.warning, at.info)
-    return [unmd(e.value) for kind in kinds for e in kind]
 
 
 def test_train_page_summarises_the_data_and_queues_one_job_for_two_clicks(svc, project):
