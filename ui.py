@@ -76,7 +76,7 @@ def selection_units(text: str) -> list[tuple[int, int]]:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model...")
-def _tagger(version_id: int, path: str):
+def _tagger(version_id: int):
     return services().load_tagger(services().version(version_id))
 
 
@@ -88,7 +88,7 @@ def active_tagger(project: ProjectInfo):
     version = services().active_version(project.id)
     if version is None:
         return None, None
-    return _tagger(version.id, version.path), version
+    return _tagger(version.id), version
 
 
 @st.cache_resource(max_entries=4)
