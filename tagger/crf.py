@@ -349,22 +349,21 @@ def viterbi_np(em: np.ndarray, lengths: np.ndarray, start: np.ndarray, trans: np
     batch, steps, k = em.shape
     # shape: (batch, num_tags)
     score = start[None, :] + em[:, 0]
-    back = np.tile(np.arange(k), (max(steps - 1, 0), batch, 1))
+    back = np.empty((max(steps - 1, 0), batch, k), dtype=np.intp)
     for t in range(1, steps):
         # shape: (batch, num_tags, num_tags): previous tag i -> tag j
         cand = score[:, :, None] + trans[None, :, :]
-        best = cand.argmax(1)
+        back[t - 1] = cand.argmax(1)
         active = (t < lengths)[:, None]
-        score = np.where(active, np.take_along_axis(cand, best[:, None, :], 1)[:, 0] + em[:, t], score)
-        back[t - 1] = np.where(active, best, back[t - 1])
+        score = np.where(active, cand.max(1) + em[:, t], score)
     last = (score + end[None, :]).argmax(1)
     paths = []
     for b in range(batch):
-        tag, path = last[b], [last[b]]
+        tag, path = int(last[b]), [int(last[b])]
         for t in range(int(lengths[b]) - 2, -1, -1):
-            tag = back[t, b, tag]
+            tag = int(back[t, b, tag])
             path.append(tag)
-        paths.append([int(x) for x in reversed(path)])
+        paths.append(path[::-1])
     return paths
 
 
@@ -375,7 +374,46 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
 
 def marginals_np(em: np.ndarray, lengths: np.ndarray, start: np.ndarray, trans: np.ndarray,
                  end: np.ndarray) -> np.ndarray:
-    """(B, T, K) posterior probability of each tag (forward-backward in log space); 0 on padding."""
+    """(B, T, K) posterior probability of each tag; 0 on padding.
+
+    Forward-backward with the messages rescaled at every step (a matrix product per step
+    instead of a log-sum-exp): the marginal at a position is the normalised product of its
+    two messages, so the scales cancel. Where the exponentials under- or overflow (scores
+    hundreds apart) it falls back to the log-space recursion.
+    """
+    with np.errstate(all="ignore"):
+        probs = _marginals_scaled(em, lengths, start, trans, end)
+    if np.isfinite(probs).all():
+        return probs
+    return _marginals_log(em, lengths, start, trans, end)
+
+
+def _marginals_scaled(em, lengths, start, trans, end) -> np.ndarray:
+    batch, steps, k = em.shape
+    active = np.arange(steps)[None, :] < lengths[:, None]
+    gain = np.exp(em - em.max(-1, keepdims=True))
+    move = np.exp(trans - trans.max())
+    alpha = np.empty_like(em)
+    first = np.exp(start - start.max())[None, :] * gain[:, 0]
+    alpha[:, 0] = first / first.sum(1, keepdims=True)
+    for t in range(1, steps):
+        nxt = (alpha[:, t - 1] @ move) * gain[:, t]
+        nxt /= nxt.sum(1, keepdims=True)
+        alpha[:, t] = np.where(active[:, t, None], nxt, alpha[:, t - 1])
+    beta = np.empty_like(em)
+    stop = np.exp(end - end.max())[None, :]
+    beta[:, steps - 1] = stop
+    for t in range(steps - 2, -1, -1):
+        nxt = (gain[:, t + 1] * beta[:, t + 1]) @ move.T
+        nxt /= nxt.sum(1, keepdims=True)
+        beta[:, t] = np.where(active[:, t + 1, None], nxt, stop)
+    probs = alpha * beta
+    probs /= probs.sum(-1, keepdims=True)
+    return np.where(active[:, :, None], probs, 0.0)
+
+
+def _marginals_log(em, lengths, start, trans, end) -> np.ndarray:
+    """The same marginals by the log-space recursion (slower, never overflows)."""
     batch, steps, k = em.shape
     active = np.arange(steps)[None, :] < lengths[:, None]
     alpha = np.empty_like(em)

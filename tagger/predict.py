@@ -12,6 +12,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import store
@@ -72,7 +73,7 @@ class Tagger:
             scores = torch.nn.utils.rnn.pad_sequence([merged[i] for i in rows], batch_first=True)
             mask = content_mask(lengths, scores.shape[1])
             paths, probs = self.model.decode(scores.to(self.device), mask.to(self.device))
-            probs = probs.cpu()
+            probs = probs.cpu().numpy()  # scalar reads below: NumPy's are ~50x cheaper
             for row, i in enumerate(rows):
                 path = _word_consistent(paths[row], encoded[i].words, tags)
                 results[i] = _spans(encoded[i], path, probs[row], tags)
@@ -130,7 +131,7 @@ def _word_consistent(path: list[int], words: Sequence[int], tags: Sequence[str])
     return out
 
 
-def _spans(encoded: Encoded, tags: list[str], probs: torch.Tensor, tag_names: Sequence[str]) -> list[Span]:
+def _spans(encoded: Encoded, tags: list[str], probs: np.ndarray, tag_names: Sequence[str]) -> list[Span]:
     """Spans from subword tags, scored by the mean probability of their subwords' tags."""
     index = {t: i for i, t in enumerate(tag_names)}
     starts = [a for a, _ in encoded.offsets]

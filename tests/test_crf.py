@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -358,3 +359,20 @@ def test_numpy_viterbi_matches_constrained_viterbi():
     got = viterbi_np(log_probs.double().numpy(), mask.sum(1).numpy(), np.where(allowed_start.numpy(), 0.0, FORBIDDEN),
                      np.where(allowed.numpy(), 0.0, FORBIDDEN), np.zeros(5))
     assert got == expected
+
+
+@pytest.mark.parametrize("scale", [1.0, 100.0, 400.0])
+def test_scaled_marginals_match_the_log_space_ones_and_fall_back_when_exp_overflows(scale):
+    from tagger.crf import _marginals_log, _marginals_scaled, marginals_np
+
+    crf, emissions, mask = _random_case(7)
+    with torch.no_grad():
+        crf.transitions.mul_(scale)
+    _, start, trans, end = (t.detach().double().numpy() for t in crf._scores(emissions * scale))
+    em, lengths = (emissions * scale).double().numpy(), mask.sum(1).numpy()
+    probs = marginals_np(em, lengths, start, trans, end)
+    assert np.isfinite(probs).all()
+    assert np.allclose(probs, _marginals_log(em, lengths, start, trans, end), atol=1e-6)
+    if scale == 1.0:  # the fast path itself, not its fallback; the float32 reference only here
+        assert np.allclose(probs, crf.marginals(emissions, mask).detach().double().numpy(), atol=1e-5)
+        assert np.allclose(_marginals_scaled(em, lengths, start, trans, end), probs, atol=1e-9)
