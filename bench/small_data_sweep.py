@@ -26,7 +26,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 DATA = ROOT.parent / "shared" / "data" / "conll2003"
 OUT = ROOT / "bench" / "results" / "small_data_sweep.jsonl"
-KINDS = {"epochs": int, "batch_size": int, "lr": float, "head_lr": float, "warmup_ratio": float, "decoder": str,
+KINDS = {"epochs": int, "batch_size": int, "length_chunk": int, "lr": float, "head_lr": float, "warmup_ratio": float, "decoder": str,
          "encoder": str, "seed": int, "dropout": float, "freeze_embeddings": lambda v: v.lower() in ("1", "true")}
 
 

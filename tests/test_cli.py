@@ -59,7 +59,7 @@ def test_train_help_lists_its_flags(capsys):
     text = help_text(["train", "--help"], capsys)
 
     for flag in ("--train", "--dev", "--out", "--base-model", "--decoder", "--encoder", "--epochs",
-                 "--batch-size", "--lr", "--max-length", "--seed", "--strict", "--freeze-embeddings",
+                 "--batch-size", "--lr", "--max-length", "--seed", "--strict", "--freeze-embeddings", "--length-chunk",
                  "--no-freeze-embeddings"):
         assert flag in text
 

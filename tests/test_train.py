@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tagger import store
 from tagger.model import HeadConfig
@@ -178,3 +180,38 @@ def test_train_result_saves_and_reloads(tiny_base, corpus, tmp_path):
     out = result.save(tmp_path / "m", {"project": "demo"})
     meta = store.read_meta(out)
     assert meta["project"] == "demo" and meta["data"]["train_docs"] == 16 and meta["metrics"] is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 300), max_size=400), st.integers(1, 40), st.integers(0, 10**6))
+def test_shuffled_length_batches_cover_every_window_once_in_batches_of_at_most_size(lengths, size, seed):
+    import random
+
+    from tagger.train import shuffled_length_batches
+
+    batches = shuffled_length_batches(lengths, size, random.Random(seed))
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert all(1 <= len(b) <= size for b in batches)
+    assert batches == shuffled_length_batches(lengths, size, random.Random(seed))
+
+
+def test_sorting_within_chunks_pads_less_than_random_batches_but_mixes_more_than_one_global_sort():
+    import random
+
+    from tagger.train import shuffled_length_batches
+
+    rng = random.Random(0)
+    lengths = [rng.choice([3, 3, 3, 12, 25, 40]) + rng.randrange(5) for _ in range(2000)]
+
+    def padding(batches):
+        return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches)
+
+    def distinct_lengths(batches):  # how mixed a batch is, on average
+        return sum(len({lengths[i] for i in b}) for b in batches) / len(batches)
+
+    chunked = shuffled_length_batches(lengths, 32, random.Random(1))
+    order = random.Random(1).sample(range(len(lengths)), len(lengths))
+    unsorted = [order[k : k + 32] for k in range(0, len(order), 32)]
+    global_sort = shuffled_length_batches(lengths, 32, random.Random(1), chunk_batches=len(lengths))
+    assert padding(chunked) < padding(unsorted) / 3
+    assert distinct_lengths(chunked) > distinct_lengths(global_sort)
