@@ -1,6 +1,6 @@
 """Speed benchmark: SeqLab vs transformers' pipeline (inference) and Trainer (training).
 
-    python bench/speed.py                   # about 12 minutes on 2 CPU cores
+    python bench/speed.py                   # about 9 minutes on 2 quiet CPU cores
     python bench/speed.py --quick           # a smoke run on a few hundred sentences
 
 Both sides use the same base model, data, hyper-parameters and CPU. Every measurement runs
@@ -10,8 +10,9 @@ description under bench/results/.
 
 Training: SeqLab's loop vs ``Trainer`` with ``DataCollatorForTokenClassification`` (dynamic
 padding), both on the same subword-level IOB2 labels, encoder none + softmax, one learning
-rate. Tokens/s counts real (non-padding) tokens. Dev F1 of both models is computed with the
-same decoder and seqeval.
+rate; training run r of both sides starts from seed 13 + r (the same initial classifier), and
+the F1 gap is reported seed by seed beside the spread between seeds. Tokens/s counts real
+(non-padding) tokens. Dev F1 of both models is computed with the same decoder and seqeval.
 
 Inference: the SeqLab-trained model folder, dev sentences as raw text lines; the peer is
 ``pipeline("token-classification", aggregation_strategy="simple")`` with ``batch_size=32``.
@@ -67,9 +68,10 @@ def run(args) -> None:
               "n_dev": args.dev_sentences, "device": args.device}
     training: dict[str, list[dict]] = {"seqlab": [], "trainer": []}
     for r in range(args.train_repeats):
+        # repeat r: both sides from the same seed (same initial classifier, same seed for the order)
         for side in ("seqlab", "trainer") if r % 2 == 0 else ("trainer", "seqlab"):
             out = str(work / f"{side}-{r}")
-            training[side].append(_spawn({**common, "kind": "train", "side": side, "save": out}))
+            training[side].append(_spawn({**common, "kind": "train", "side": side, "save": out, "seed": 13 + r}))
             print(f"train {side} #{r}: {_short(training[side][-1])}", flush=True)
     model_dir = training["seqlab"][0]["saved"]
     inference: dict[str, list[dict]] = {"pipeline": [], "seqlab": [], "seqlab-int8": []}
@@ -105,6 +107,11 @@ def summarise(training, inference, memory) -> dict:
         "int8_f1_drop_points": 100 * (s["infer_seqlab"]["dev_f1"] - s["infer_seqlab-int8"]["dev_f1"]),
         "train_f1_gap_points": 100 * (s["train_seqlab"]["dev_f1"] - s["train_trainer"]["dev_f1"]),
     }
+    # the F1 gap seed by seed (both sides of a repeat share the seed) against the spread between seeds
+    pairs = [100 * (a["dev_f1"] - b["dev_f1"]) for a, b in zip(training["seqlab"], training["trainer"])]
+    s["train_f1_gap_by_seed_points"] = pairs
+    s["train_f1_seed_spread_points"] = {
+        side: 100 * (max(r["dev_f1"] for r in rows) - min(r["dev_f1"] for r in rows)) for side, rows in training.items()}
     s["app_memory_mib"] = memory["peak_rss_mib"]
     s["app_default_p50_ms"], s["app_default_p95_ms"] = memory["p50_ms"], memory["p95_ms"]
     return s
@@ -124,7 +131,10 @@ def table(s: dict) -> str:
     q = s["ratios"]
     rows += ["", f"SeqLab / pipeline words/s: fp32 {q['infer_words_per_s_fp32']:.2f}x, int8 "
              f"{q['infer_words_per_s_int8']:.2f}x (int8 F1 drop {q['int8_f1_drop_points']:.2f} points); "
-             f"SeqLab / Trainer tokens/s: {q['train_tokens_per_s']:.2f}x (F1 gap {q['train_f1_gap_points']:+.2f} points); "
+             f"SeqLab / Trainer tokens/s: {q['train_tokens_per_s']:.2f}x (F1 gap of the medians "
+             f"{q['train_f1_gap_points']:+.2f} points; seed by seed "
+             f"{', '.join(f'{g:+.2f}' for g in s['train_f1_gap_by_seed_points'])}; spread between seeds: "
+             f"SeqLab {s['train_f1_seed_spread_points']['seqlab']:.2f}, Trainer {s['train_f1_seed_spread_points']['trainer']:.2f}); "
              f"app process with the default model (BiLSTM + CRF, int8): {s['app_memory_mib']:.0f} MiB peak, "
              f"100-word paragraph p50 {s['app_default_p50_ms']:.1f} ms / p95 {s['app_default_p95_ms']:.1f} ms"]
     return "\n".join(rows)
@@ -160,7 +170,8 @@ def _config(job):
 
     # one learning rate for everything, as Trainer has
     return TrainConfig(encoder="none", decoder="softmax", epochs=job["epochs"], batch_size=32, lr=1e-4,
-                       head_lr=1e-4, weight_decay=0.01, warmup_ratio=0.1, grad_clip=1.0, max_length=256)
+                       head_lr=1e-4, weight_decay=0.01, warmup_ratio=0.1, grad_clip=1.0, max_length=256,
+                       seed=job.get("seed", 13))
 
 
 def train_worker(job: dict) -> dict:
@@ -188,6 +199,7 @@ def train_worker(job: dict) -> dict:
 
 def _trainer(train, config, device):
     """Fine-tune with transformers' Trainer on exactly SeqLab's subword labels."""
+    import torch
     from transformers import DataCollatorForTokenClassification, Trainer, TrainingArguments
 
     from tagger import store
@@ -197,6 +209,7 @@ def _trainer(train, config, device):
 
     labels = sorted({s.label for e in train for s in e.spans})
     head = HeadConfig(tuple(tag_names(labels)), decoder="softmax", encoder="none")
+    torch.manual_seed(config.seed)  # as SeqLab's train() does: the same initial classifier
     model, tokenizer = store.build(config.base_model, head)
     encoder = TextEncoder(tokenizer, config.max_length)
     index = {t: i for i, t in enumerate(model.head.tags)}
