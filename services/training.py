@@ -64,8 +64,8 @@ class TrainingServices:
         return job, created
 
     def training_defaults(self, project_id: int, data: TrainingData | None = None) -> dict[str, Any]:
-        """What a job started now without overrides would use: ``epochs``, ``batch_size`` and
-        ``freeze_embeddings`` for the project's training documents (see ``worker.auto_schedule``)
+        """What a job started now without overrides would use: ``epochs``, ``batch_size``,
+        ``freeze_embeddings`` and ``length_chunk`` for the project's training documents (see ``worker.auto_schedule``)
         and ``warm_start`` (the active version when there is one), e.g. for the Train page's hints.
         ``data``: the project's :meth:`training_documents` when the caller has them already."""
         if data is None:

@@ -188,7 +188,8 @@ def test_an_active_warm_start_does_not_ignore_a_new_base_model(svc, project, tin
 @pytest.mark.parametrize("docs, epochs", [(1, 20), (50, 20), (100, 12), (200, 6), (500, 4), (1999, 4)])
 def test_small_data_gets_enough_steps_in_small_batches_with_frozen_embeddings(docs, epochs):
     schedule = worker.auto_schedule(docs)
-    assert schedule == {"epochs": epochs, "batch_size": worker.SMALL_BATCH, "freeze_embeddings": True}
+    assert schedule == {"epochs": epochs, "batch_size": worker.SMALL_BATCH, "freeze_embeddings": True,
+                        "length_chunk": worker.SMALL_LENGTH_CHUNK}
     steps_per_epoch = -(-docs // worker.SMALL_BATCH)
     assert epochs * steps_per_epoch >= min(worker.MIN_STEPS, worker.MAX_EPOCHS * steps_per_epoch)
 
@@ -198,7 +199,8 @@ def test_large_data_keeps_the_train_config_defaults():
 
     default = TrainConfig()
     assert worker.auto_schedule(14041) == {"epochs": default.epochs, "batch_size": default.batch_size,
-                                           "freeze_embeddings": default.freeze_embeddings}
+                                           "freeze_embeddings": default.freeze_embeddings,
+                                           "length_chunk": default.length_chunk}
 
 
 def test_a_job_that_sets_epochs_keeps_them_and_gets_the_rest_of_the_schedule(svc, project):
