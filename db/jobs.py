@@ -124,6 +124,11 @@ def active_job(session: Session, project_id: int) -> JobInfo | None:
     return _info(row) if row else None
 
 
+def training_now(session: Session) -> bool:
+    """Whether a job of any project is running."""
+    return session.scalar(select(TrainingJob.id).where(TrainingJob.state == "running").limit(1)) is not None
+
+
 def list_jobs(session: Session, project_id: int, limit: int = 50) -> list[JobInfo]:
     """The project's jobs, newest first."""
     rows = session.scalars(

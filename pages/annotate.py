@@ -39,7 +39,7 @@ def suggestions(doc, tagger) -> list[Span]:
     """The active model's spans for the document, or the stored ones when there is no model."""
     if tagger is None:
         return list(doc.spans)
-    return list(tagger.predict([doc.text])[0])
+    return list(services().predict(tagger, [doc.text])[0])
 
 
 def add_span(doc_id: int, text: str, label: str) -> None:

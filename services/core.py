@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 
-from db import repo
+from db import jobs, repo
 from db.models import SPLITS, STATUSES  # noqa: F401  (re-exported for the pages)
 from db.repo import DocumentInfo, HistoryEntry, ImportResult, ProjectInfo
 from db.session import make_engine, session_factory, write_session
@@ -140,7 +140,16 @@ class CoreServices:
         validate_text(text, max_chars)
         if tagger is None:
             raise NoModel("no trained model yet: annotate some documents, then start training on the Train page")
-        return list(tagger.predict([text])[0])
+        return list(self.predict(tagger, [text])[0])
+
+    def predict(self, tagger: Tagger, texts: Sequence[str]) -> list[list[Span]]:
+        """``tagger.predict(texts)`` on one thread while a training job runs, so that the page and
+        the job do not stall each other (see ``tagger.predict.share_cpu``)."""
+        from tagger.predict import share_cpu
+
+        with self.factory() as s:
+            share_cpu(jobs.training_now(s))
+        return tagger.predict(texts)
 
     def save_for_correction(self, project_id: int, text: str, spans: Iterable[Span] = (),
                             annotator: str = "you") -> DocumentInfo:

@@ -80,6 +80,19 @@ class Tagger:
         return results
 
 
+_ALL_THREADS = torch.get_num_threads()
+
+
+def share_cpu(with_training: bool) -> None:
+    """Predict on one thread while a training job runs on the same cores, on all of them otherwise.
+
+    On 2 cores beside a training process, two threads tag a 100-word paragraph in ~35 ms p50 but
+    ~2.5 s p95: the two processes' threads wait on each other. One thread keeps p95 near 55 ms
+    (``bench/contention.py``). Process-wide, like ``torch.set_num_threads``.
+    """
+    torch.set_num_threads(1 if with_training else _ALL_THREADS)
+
+
 def quantize_int8(model: SequenceTagger) -> SequenceTagger:
     """A copy with dynamic int8 linear layers (int8 weights per output channel).
 

@@ -134,3 +134,26 @@ def test_compare_versions_has_a_row_per_label_and_the_f1_delta(svc, project):
     assert math.isnan(frame.loc["LOC", "b_f1"]) and math.isnan(frame.loc["ORG", "f1_delta"])
     assert {"a_precision", "a_recall", "b_precision", "b_recall"} <= set(frame.columns)
     assert frame.attrs == {"a": "v1", "b": "v2"}
+
+
+def test_predictions_run_on_one_thread_while_a_job_trains_and_on_all_otherwise(svc, project, trained_dir):
+    import torch
+
+    from db import jobs
+    from tagger.predict import Tagger
+
+    tagger = Tagger.load(trained_dir)
+    texts = ["Anna Smith flew from Paris to Berlin .", "the bank of Rome"]
+    idle = svc.predict(tagger, texts)
+    all_threads = torch.get_num_threads()
+    job, _ = svc.start_training(project.id, **FAST_TRAINING)
+    assert svc.predict(tagger, texts) == idle and torch.get_num_threads() == all_threads  # queued only
+    with write_session(svc.factory) as s:
+        jobs.claim_next(s, "test-worker")
+    assert svc.predict(tagger, texts) == idle
+    assert svc.tag_text(tagger, texts[0]) == idle[0]
+    assert torch.get_num_threads() == 1
+    with write_session(svc.factory) as s:
+        jobs.finish(s, job.id, "succeeded")
+    assert svc.predict(tagger, texts) == idle
+    assert torch.get_num_threads() == all_threads
