@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-browser run bench-accuracy bench-speed bench-learning-curve clean
+.PHONY: install test test-browser run bench-accuracy bench-speed bench-learning-curve bench-contention clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -33,6 +33,9 @@ bench-speed: install
 bench-learning-curve: install
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	OMP_WAIT_POLICY=PASSIVE $(PY) bench/learning_curve.py
+
+bench-contention: install
+	$(PY) bench/contention.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis test-artifacts
