@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import describe  # noqa: E402
-from bench.speed import DATA, _paragraph  # noqa: E402
+from bench.speed import DATA, _latency, _paragraph  # noqa: E402
 
 
 def main() -> None:
@@ -50,15 +50,7 @@ def main() -> None:
     def measure(one_thread: bool) -> dict:
         """p50 / p95 ms of tagging the paragraph, at a person's pace (50 ms between calls)."""
         share_cpu(one_thread)
-        latencies = []
-        for _ in range(args.calls):
-            t0 = time.perf_counter()
-            tagger.predict([paragraph])
-            latencies.append(1000 * (time.perf_counter() - t0))
-            time.sleep(0.05)
-        latencies.sort()
-        return {"p50_ms": round(latencies[len(latencies) // 2], 1),
-                "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1], 1)}
+        return {k: round(v, 1) for k, v in _latency(tagger.predict, paragraph, args.calls, pause_s=0.05).items()}
 
     results = {"idle": {"all threads": measure(False), "one thread": measure(True)}}
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}

@@ -128,7 +128,7 @@ class TrainResult:
 
 
 def shuffled_length_batches(lengths: Sequence[int], size: int, rng: random.Random,
-                            chunk_batches: int = 4) -> list[list[int]]:
+                            chunk_batches: int = TrainConfig.length_chunk) -> list[list[int]]:
     """Indices of ``lengths`` in batches of ``size``: shuffled, cut into chunks of ``chunk_batches``
     batches, each chunk sorted by length and cut into batches, then the batches shuffled.
 
