@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 typed models: projects, labels, documents, spans, history, versions, jobs."""
+"""SQLAlchemy 2 typed models: projects, labels, documents, spans, history, drafts, versions, jobs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TASK_KINDS = ("spans", "tags")
 SPLITS = ("train", "dev", "test")
 STATUSES = ("new", "predicted", "corrected", "reviewed")
@@ -70,6 +70,8 @@ class Document(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # +1 on every change of the spans: a save made from an older version is refused (optimistic check)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     spans: Mapped[list[SpanRow]] = relationship(cascade="all, delete-orphan", order_by="SpanRow.start")
 
 
@@ -97,6 +99,20 @@ class History(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     before: Mapped[list[Any]] = mapped_column(default=list)
     after: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class Draft(Base):
+    """Spans a person is still editing (not accepted): one per document and annotator, so a closed
+    tab or a reload loses nothing. ``base_version`` is the document version the edits started from."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (UniqueConstraint("document_id", "annotator"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    annotator: Mapped[str] = mapped_column(String(100))
+    spans: Mapped[list[Any]] = mapped_column(default=list)
+    base_version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
 class ModelVersion(Base):

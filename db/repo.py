@@ -19,13 +19,17 @@ from sqlalchemy.orm import Session
 
 from tagger.spans import Example, SeqLabError, Span, validate_spans, validate_text
 
-from .models import SOURCES, SPLITS, STATUSES, TASK_KINDS, Document, History, Label, Project, SpanRow
+from .models import SOURCES, SPLITS, STATUSES, TASK_KINDS, Document, Draft, History, Label, Project, SpanRow
 
 PALETTE = ("#8ecae6", "#ffb703", "#90be6d", "#f28482", "#cdb4db", "#f4a261", "#a8dadc", "#e9c46a")
 
 
 class NotFound(SeqLabError):
     """A project, label or document that does not exist."""
+
+
+class StaleDocument(SeqLabError):
+    """A save made from an older version of a document than the one stored: refused, not applied."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,18 @@ class DocumentInfo:
     sources: tuple[str, ...]
     meta: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 1  # +1 on every change of the spans (see save_spans' expected_version)
+
+
+@dataclass(frozen=True)
+class DraftInfo:
+    """Spans a person has not accepted yet, started from ``base_version`` of the document."""
+
+    document_id: int
+    annotator: str
+    spans: tuple[Span, ...]
+    base_version: int
     updated_at: datetime | None = None
 
 
@@ -183,6 +199,7 @@ def rename_label(session: Session, project_id: int, old: str, new: str, annotato
         for row in doc.spans:
             if row.label == old:
                 row.label = new
+        doc.version = (doc.version or 1) + 1
         session.add(History(document_id=doc.id, annotator=annotator, source="human", before=before[doc.id],
                             after=[_span_json(s) for s in _document_info(doc).spans]))
     session.flush()
@@ -298,11 +315,20 @@ def next_in_queue(session: Session, project_id: int, after_id: int = 0) -> Docum
 
 
 def save_spans(session: Session, document_id: int, spans: Iterable[Span], *, annotator: str,
-               source: str = "human", status: str | None = None) -> DocumentInfo:
-    """Replace a document's spans, keeping the old ones in the history."""
-    doc = session.get(Document, document_id)
+               source: str = "human", status: str | None = None,
+               expected_version: int | None = None) -> DocumentInfo:
+    """Replace a document's spans, keeping the old ones in the history.
+
+    ``expected_version``: the version the caller's spans were made from (``DocumentInfo.version``
+    when it was shown). If the stored document has moved on since, nothing is written and
+    :class:`StaleDocument` says who changed it and when. The row is locked first (FOR UPDATE on
+    PostgreSQL; SQLite's write transactions are already exclusive), so two savers cannot both pass.
+    """
+    doc = session.get(Document, document_id, with_for_update=True)
     if doc is None:
         raise NotFound(f"no document {document_id}")
+    if expected_version is not None and doc.version != expected_version:
+        raise StaleDocument(_stale_message(session, doc, expected_version))
     labels = {label.name for label in _project(session, doc.project_id).labels}
     checked = validate_spans(doc.text, spans, labels)
     _replace_spans(session, doc, checked, source, annotator)
@@ -311,6 +337,51 @@ def save_spans(session: Session, document_id: int, spans: Iterable[Span], *, ann
         raise SeqLabError(f"status must be one of {', '.join(STATUSES)}, got {doc.status!r}")
     session.flush()
     return _document_info(doc)
+
+
+def _stale_message(session: Session, doc: Document, expected: int) -> str:
+    last = session.scalar(select(History).where(History.document_id == doc.id).order_by(History.id.desc()).limit(1))
+    by = f" by {last.annotator!r} at {last.at:%Y-%m-%d %H:%M:%S} UTC" if last is not None else ""
+    return (f"document #{doc.id} was changed{by} after you opened it (you edited version {expected}, "
+            f"the stored one is version {doc.version}): your spans were not saved over it. They are kept as "
+            f"your draft: load the stored version to compare, or save yours over it on purpose.")
+
+
+# ----------------------------------------------------------------------------- drafts
+
+
+def save_draft(session: Session, document_id: int, annotator: str, spans: Iterable[Span],
+               base_version: int) -> DraftInfo:
+    """Keep (or replace) ``annotator``'s unaccepted spans for a document; checked like a save."""
+    doc = session.get(Document, document_id)
+    if doc is None:
+        raise NotFound(f"no document {document_id}")
+    labels = {label.name for label in _project(session, doc.project_id).labels}
+    checked = validate_spans(doc.text, spans, labels)
+    draft = session.scalar(select(Draft).where(Draft.document_id == document_id, Draft.annotator == annotator))
+    if draft is None:
+        draft = Draft(document_id=document_id, annotator=annotator)
+        session.add(draft)
+    draft.spans = [_span_json(s) for s in checked]
+    draft.base_version = int(base_version)
+    session.flush()
+    return _draft_info(draft)
+
+
+def get_draft(session: Session, document_id: int, annotator: str) -> DraftInfo | None:
+    draft = session.scalar(select(Draft).where(Draft.document_id == document_id, Draft.annotator == annotator))
+    return _draft_info(draft) if draft else None
+
+
+def delete_draft(session: Session, document_id: int, annotator: str) -> None:
+    draft = session.scalar(select(Draft).where(Draft.document_id == document_id, Draft.annotator == annotator))
+    if draft is not None:
+        session.delete(draft)
+        session.flush()
+
+
+def _draft_info(draft: Draft) -> DraftInfo:
+    return DraftInfo(draft.document_id, draft.annotator, _spans(draft.spans), draft.base_version, draft.updated_at)
 
 
 def history(session: Session, document_id: int) -> list[HistoryEntry]:
@@ -329,6 +400,7 @@ def _replace_spans(session: Session, doc: Document, spans: Sequence[Span], sourc
                                  annotator=annotator, score=span.score))
     session.add(History(document_id=doc.id, annotator=annotator, source=source, before=before,
                         after=[_span_json(s) for s in spans]))
+    doc.version = (doc.version or 1) + 1
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -370,4 +442,5 @@ def _document_info(doc: Document) -> DocumentInfo:
     rows = sorted(doc.spans, key=lambda r: r.start)
     return DocumentInfo(doc.id, doc.project_id, doc.text, doc.split, doc.status,
                         tuple(Span(r.start, r.end, r.label, r.score) for r in rows),
-                        tuple(r.source for r in rows), dict(doc.meta or {}), doc.created_at, doc.updated_at)
+                        tuple(r.source for r in rows), dict(doc.meta or {}), doc.created_at, doc.updated_at,
+                        doc.version or 1)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import SCHEMA_VERSION, Base, SchemaInfo
@@ -84,9 +84,17 @@ def _to_v1(session: Session) -> None:
     """v1 is the first schema: create_all above made every table it needs."""
 
 
+def _to_v2(session: Session) -> None:
+    """v2: documents get a version counter (optimistic check on saves); the drafts table is new
+    (create_all made it)."""
+    columns = {c["name"] for c in inspect(session.connection()).get_columns("documents")}
+    if "version" not in columns:
+        session.execute(text("ALTER TABLE documents ADD COLUMN version INTEGER NOT NULL DEFAULT 1"))
+
+
 # version -> function(session) upgrading from version - 1 (new columns, data moves); new tables
 # need no entry because create_all adds them
-MIGRATIONS = {1: _to_v1}
+MIGRATIONS = {1: _to_v1, 2: _to_v2}
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from db import jobs, repo
 from db.models import SPLITS, STATUSES  # noqa: F401  (re-exported for the pages)
-from db.repo import DocumentInfo, HistoryEntry, ImportResult, ProjectInfo
+from db.repo import DocumentInfo, DraftInfo, HistoryEntry, ImportResult, ProjectInfo, StaleDocument  # noqa: F401
 from db.session import make_engine, session_factory, write_session
 from tagger import formats
 from tagger.formats import FormatError
@@ -168,10 +168,34 @@ class CoreServices:
                                status="predicted" if spans else "new")
             return repo.find_document(s, project_id, text)
 
-    def save_correction(self, document_id: int, spans: Iterable[Span], annotator: str) -> DocumentInfo:
-        """Store a person's spans for a document (status "corrected"); the old ones go to history."""
+    def save_correction(self, document_id: int, spans: Iterable[Span], annotator: str,
+                        expected_version: int | None = None) -> DocumentInfo:
+        """Store a person's spans for a document (status "corrected"); the old ones go to history.
+
+        ``expected_version``: the ``DocumentInfo.version`` the person edited. When the stored
+        document changed since (another tab or person saved it), nothing is written and
+        :class:`StaleDocument` says so; the caller keeps the person's spans (e.g. as a draft).
+        A save that succeeds removes the annotator's draft of the document.
+        """
         with write_session(self.factory) as s:
-            return repo.save_spans(s, document_id, spans, annotator=annotator, source="human", status="corrected")
+            saved = repo.save_spans(s, document_id, spans, annotator=annotator, source="human",
+                                    status="corrected", expected_version=expected_version)
+            repo.delete_draft(s, document_id, annotator)
+            return saved
+
+    def save_draft(self, document_id: int, annotator: str, spans: Iterable[Span], base_version: int) -> DraftInfo:
+        """Keep a person's unaccepted spans (replacing their previous draft of the document)."""
+        with write_session(self.factory) as s:
+            return repo.save_draft(s, document_id, annotator, spans, base_version)
+
+    def draft(self, document_id: int, annotator: str) -> DraftInfo | None:
+        """``annotator``'s draft of the document, if they left one."""
+        with self.factory() as s:
+            return repo.get_draft(s, document_id, annotator)
+
+    def discard_draft(self, document_id: int, annotator: str) -> None:
+        with write_session(self.factory) as s:
+            repo.delete_draft(s, document_id, annotator)
 
     def document(self, document_id: int) -> DocumentInfo:
         with self.factory() as s:
