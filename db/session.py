@@ -38,8 +38,14 @@ def database_url() -> str:
 
 
 def make_engine(url: str | None = None) -> Engine:
-    """An engine for ``url`` (default: :func:`database_url`) with the schema migrated."""
+    """An engine for ``url`` (default: :func:`database_url`) with the schema migrated.
+
+    A plain ``postgresql://`` URL means the psycopg (v3) driver that requirements.txt installs
+    (SQLAlchemy's own default for it would be psycopg2, which is not installed).
+    """
     url = url or database_url()
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000} if url.startswith("sqlite") else {})
     if engine.dialect.name == "sqlite":
         _sqlite_pragmas(engine)

@@ -70,9 +70,62 @@ def tiny_base(tmp_path_factory) -> str:
     return str(folder)
 
 
+# ----------------------------------------------------------------------------- databases
+
+POSTGRES_URL = os.environ.get("SEQLAB_TEST_POSTGRES_URL")  # set by .ci/run (scripts/throwaway-postgres)
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _fresh_postgres_database(server_url: str) -> tuple[str, object]:
+    """A new, empty database on the test server: ``(url, drop)``."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"seqlab_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False), drop
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path):
+    """A URL of a fresh, empty database: a SQLite file, and (marked ``postgres``) a database on the
+    PostgreSQL server of ``SEQLAB_TEST_POSTGRES_URL``. Without that variable the PostgreSQL case
+    skips locally and fails in CI (``.ci/run`` always starts a server)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'seqlab.db'}"
+        return
+    if not POSTGRES_URL:
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail("SEQLAB_TEST_POSTGRES_URL is not set in CI (.ci/run starts a throwaway server)")
+        pytest.skip("no PostgreSQL server (set SEQLAB_TEST_POSTGRES_URL, see scripts/throwaway-postgres)")
+    url, drop = _fresh_postgres_database(POSTGRES_URL)
+    yield url
+    drop()
+
+
 @pytest.fixture()
-def factory(tmp_path):
-    """A session factory on a fresh SQLite file (schema migrated, pragmas on)."""
+def factory(db_url):
+    """A session factory on a fresh database (schema migrated; SQLite pragmas on), per back end."""
+    from db.session import make_engine, session_factory
+
+    engine = make_engine(db_url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture()
+def sqlite_factory(tmp_path):
+    """A session factory on a fresh SQLite file, for what only SQLite has (pragmas, file locks)."""
     from db.session import make_engine, session_factory
 
     engine = make_engine(f"sqlite:///{tmp_path / 'seqlab.db'}")
@@ -119,12 +172,12 @@ FAST_TRAINING = {"epochs": 3, "batch_size": 8, "lr": 3e-3, "head_lr": 1e-2, "max
 
 
 @pytest.fixture()
-def training_svc(tmp_path, monkeypatch):
-    """Services on a fresh SQLite file, with the data folder (SEQLAB_HOME) at ``tmp_path / "home"``."""
+def training_svc(db_url, tmp_path, monkeypatch):
+    """Services on a fresh database (per back end), with the data folder (SEQLAB_HOME) at ``tmp_path / "home"``."""
     from services import Services
 
     monkeypatch.setenv("SEQLAB_HOME", str(tmp_path / "home"))
-    svc = Services(f"sqlite:///{tmp_path / 'seqlab.db'}")
+    svc = Services(db_url)
     yield svc
     svc.close()
 

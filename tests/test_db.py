@@ -20,8 +20,8 @@ def project(factory):
         return repo.create_project(s, "English NER", ["PER", "ORG", "LOC", "MISC"])
 
 
-def test_sqlite_connections_get_wal_busy_timeout_foreign_keys_and_full_sync(factory):
-    with factory() as s:
+def test_sqlite_connections_get_wal_busy_timeout_foreign_keys_and_full_sync(sqlite_factory):
+    with sqlite_factory() as s:
         pragma = lambda name: s.execute(text(f"PRAGMA {name}")).scalar()  # noqa: E731
         assert pragma("journal_mode") == "wal"
         assert pragma("busy_timeout") >= 5000

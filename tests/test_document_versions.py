@@ -16,8 +16,8 @@ ALICE, BOB, PARIS = Span(0, 5, "PER"), Span(10, 13, "PER"), Span(17, 22, "LOC")
 
 
 @pytest.fixture()
-def svc(tmp_path):
-    services = Services(f"sqlite:///{tmp_path / 'seqlab.db'}")
+def svc(db_url):
+    services = Services(db_url)
     yield services
     services.close()
 

@@ -19,8 +19,8 @@ CONLL = b"Alice B-PER\nwent O\nto O\nParis B-LOC\n. O\n\nBob B-PER\nSmith I-PER\
 
 
 @pytest.fixture()
-def svc(tmp_path):
-    service = Services(f"sqlite:///{tmp_path / 's.db'}")
+def svc(db_url):
+    service = Services(db_url)
     yield service
     service.close()
 

@@ -313,8 +313,9 @@ def test_kill_9_mid_training_loses_nothing_and_the_job_is_failed_on_restart(svc,
     assert failed.state == "failed" and failed.message.startswith(
         "the worker running this job stopped (no heartbeat since "), failed.message
     assert _counts(svc) == counts
-    with svc.factory() as s:
-        assert s.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+    if svc.engine.dialect.name == "sqlite":  # PostgreSQL has no such check; its WAL recovery is its own
+        with svc.factory() as s:
+            assert s.execute(text("PRAGMA integrity_check")).scalar() == "ok"
     assert model_folders(project.id) == [f"job-{before.id}"]
     assert [v.job_id for v in svc.versions(project.id)] == [before.id]
 
