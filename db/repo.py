@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session, selectinload
 
 from tagger.spans import Example, SeqLabError, Span, validate_spans, validate_text
 
-from .models import SOURCES, SPLITS, STATUSES, TASK_KINDS, Document, Draft, History, Label, Project, SpanRow
+from .models import SOURCES, SPLITS, STATUSES, TASK_KINDS, Document, Draft, History, Label, Project, SpanRow, utcnow
 
+IMPORT_BATCH = 1000  # rows per bulk INSERT and per hash lookup (well under any driver's parameter limit)
 PALETTE = ("#8ecae6", "#ffb703", "#90be6d", "#f28482", "#cdb4db", "#f4a261", "#a8dadc", "#e9c46a")
 
 
@@ -79,6 +80,18 @@ class DraftInfo:
     spans: tuple[Span, ...]
     base_version: int
     updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    """One line of the document table: the start of the text and how many spans it has."""
+
+    id: int
+    text: str  # the first characters, ending in "…" when the text is longer
+    split: str
+    status: str
+    spans: int
+    updated_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -240,35 +253,81 @@ def _free_shortcut(project: Project) -> str | None:
 
 def add_documents(session: Session, project_id: int, examples: Iterable[Example], *, annotator: str = "import",
                   source: str = "import", split: str | None = None, status: str | None = None) -> ImportResult:
-    """Store documents (and their spans) all-or-nothing; texts already stored are skipped."""
+    """Store documents (and their spans) all-or-nothing; texts already stored are skipped.
+
+    Every record is checked before anything is written. Duplicates (of stored texts or within
+    ``examples``) are found by content hash in batches, and documents, spans and history go in as
+    bulk inserts, so 100,000 lines take seconds; the caller's transaction makes it all or nothing.
+    """
     project = _project(session, project_id)
+    if source not in SOURCES:
+        raise SeqLabError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
     labels = {label.name for label in project.labels}
     examples = list(examples)
-    for number, example in enumerate(examples, 1):
-        try:
-            validate_text(example.text)
-            validate_spans(example.text, example.spans, labels)
-        except SeqLabError as exc:
-            raise SeqLabError(f"document {number}: {exc}") from exc
-    known = set(session.scalars(select(Document.content_hash).where(Document.project_id == project_id)))
-    added = duplicates = 0
-    for example in examples:
-        digest = content_hash(example.text)
-        if digest in known:
-            duplicates += 1
-            continue
-        known.add(digest)
-        doc = Document(project_id=project_id, text=example.text, content_hash=digest,
-                       split=split or example.meta.get("split") or stable_split(digest),
-                       status=status or ("corrected" if example.spans else "new"), meta=dict(example.meta))
-        if doc.split not in SPLITS:
-            raise SeqLabError(f"split must be one of {', '.join(SPLITS)}, got {doc.split!r}")
-        session.add(doc)
-        session.flush()
-        if example.spans:
-            _replace_spans(session, doc, example.spans, source, annotator)
-        added += 1
-    return ImportResult(added, duplicates)
+    rows = [_document_row(number, example, labels, split, status)
+            for number, example in enumerate(examples, 1)]
+    known = _stored_hashes(session, project_id, [row["content_hash"] for row in rows])
+    fresh = []
+    for row, example in zip(rows, examples):
+        if row["content_hash"] not in known:
+            known.add(row["content_hash"])
+            fresh.append((row, example))
+    ids = _insert_documents(session, project_id, [row for row, _ in fresh])
+    _insert_spans(session, [(doc_id, example.spans) for doc_id, (_, example) in zip(ids, fresh) if example.spans],
+                  source, annotator)
+    return ImportResult(len(fresh), len(examples) - len(fresh))
+
+
+def _document_row(number: int, example: Example, labels: set[str], split: str | None,
+                  status: str | None) -> dict[str, Any]:
+    """The checked ``documents`` row of one example (without its project), or a SeqLabError naming it."""
+    try:
+        validate_text(example.text)
+        validate_spans(example.text, example.spans, labels)
+    except SeqLabError as exc:
+        raise SeqLabError(f"document {number}: {exc}") from exc
+    digest = content_hash(example.text)
+    row = {"text": example.text, "content_hash": digest,
+           "split": split or example.meta.get("split") or stable_split(digest),
+           "status": status or ("corrected" if example.spans else "new"), "meta": dict(example.meta),
+           "version": 2 if example.spans else 1}  # storing the spans is the first change, as save_spans counts
+    if row["split"] not in SPLITS:
+        raise SeqLabError(f"split must be one of {', '.join(SPLITS)}, got {row['split']!r}")
+    return row
+
+
+def _stored_hashes(session: Session, project_id: int, hashes: Sequence[str]) -> set[str]:
+    """Which of ``hashes`` the project already has (looked up by the unique index, a batch at a time)."""
+    found: set[str] = set()
+    for at in range(0, len(hashes), IMPORT_BATCH):
+        found.update(session.scalars(select(Document.content_hash).where(
+            Document.project_id == project_id, Document.content_hash.in_(hashes[at:at + IMPORT_BATCH]))))
+    return found
+
+
+def _insert_documents(session: Session, project_id: int, rows: list[dict[str, Any]]) -> list[int]:
+    """Bulk-insert ``documents`` rows; their new ids, in order."""
+    ids: list[int] = []
+    now = utcnow()
+    for at in range(0, len(rows), IMPORT_BATCH):
+        batch = [{**row, "project_id": project_id, "created_at": now, "updated_at": now}
+                 for row in rows[at:at + IMPORT_BATCH]]
+        ids.extend(session.scalars(insert(Document).returning(Document.id, sort_by_parameter_order=True), batch))
+    return ids
+
+
+def _insert_spans(session: Session, documents: list[tuple[int, Sequence[Span]]], source: str, annotator: str) -> None:
+    """Bulk-insert the spans of new documents, each with its history entry (nothing before)."""
+    now = utcnow()
+    for at in range(0, len(documents), IMPORT_BATCH):
+        batch = documents[at:at + IMPORT_BATCH]
+        span_rows = [{"document_id": doc_id, "start": s.start, "end": s.end, "label": s.label, "source": source,
+                      "annotator": annotator, "score": s.score, "created_at": now}
+                     for doc_id, spans in batch for s in spans]
+        session.execute(insert(SpanRow), span_rows)
+        session.execute(insert(History), [{"document_id": doc_id, "annotator": annotator, "source": source, "at": now,
+                                           "before": [], "after": [_span_json(s) for s in spans]}
+                                          for doc_id, spans in batch])
 
 
 def get_document(session: Session, document_id: int) -> DocumentInfo:
@@ -288,13 +347,58 @@ def find_document(session: Session, project_id: int, text: str) -> DocumentInfo 
 def list_documents(session: Session, project_id: int, *, status: str | None = None, split: str | None = None,
                    limit: int | None = None, offset: int = 0) -> list[DocumentInfo]:
     """Documents of a project in the order they were added, optionally filtered."""
-    query = select(Document).where(Document.project_id == project_id).order_by(Document.id)
+    query = _filtered(select(Document).options(selectinload(Document.spans)), project_id, status, split)
+    query = query.order_by(Document.id).offset(offset)
+    return [_document_info(d) for d in session.scalars(query.limit(limit) if limit else query)]
+
+
+def iter_documents(session: Session, project_id: int, *, batch: int = IMPORT_BATCH) -> Iterator[DocumentInfo]:
+    """Every document of a project in the order they were added, read ``batch`` at a time.
+
+    Keyset pagination on the id (``id > last`` each time), so memory stays at one batch and no
+    cursor is held open between batches; an export of 500,000 documents never lists them all.
+    """
+    last = 0
+    while True:
+        docs = session.scalars(select(Document).options(selectinload(Document.spans))
+                               .where(Document.project_id == project_id, Document.id > last)
+                               .order_by(Document.id).limit(batch)).all()
+        if not docs:
+            return
+        yield from (_document_info(d) for d in docs)
+        last = docs[-1].id
+
+
+def document_rows(session: Session, project_id: int, *, status: str | None = None, split: str | None = None,
+                  limit: int = 100, offset: int = 0, preview: int = 80) -> list[DocumentRow]:
+    """One page of the document table, oldest first: the start of each text and its number of spans.
+
+    The page's ids are found on the index alone (OFFSET skips index entries), then only those
+    rows are read, so the last page of 500,000 documents costs about what the first does.
+    """
+    page = (_filtered(select(Document.id), project_id, status, split)
+            .order_by(Document.id).offset(offset).limit(limit).subquery())
+    spans = (select(func.count(SpanRow.id)).where(SpanRow.document_id == Document.id)
+             .correlate(Document).scalar_subquery())
+    rows = session.execute(select(Document.id, func.substr(Document.text, 1, preview + 1), Document.split,
+                                  Document.status, spans, Document.updated_at)
+                           .join(page, page.c.id == Document.id).order_by(Document.id))
+    return [DocumentRow(doc_id, text if len(text) <= preview else text[:preview - 1] + "…", doc_split, doc_status,
+                        n_spans, updated) for doc_id, text, doc_split, doc_status, n_spans, updated in rows]
+
+
+def count_matching(session: Session, project_id: int, *, status: str | None = None, split: str | None = None) -> int:
+    """How many of the project's documents have this status and split (None: any)."""
+    return session.scalar(_filtered(select(func.count()).select_from(Document), project_id, status, split))
+
+
+def _filtered(query, project_id: int, status: str | None, split: str | None):
+    query = query.where(Document.project_id == project_id)
     if status:
         query = query.where(Document.status == status)
     if split:
         query = query.where(Document.split == split)
-    query = query.offset(offset).limit(limit) if limit else query.offset(offset)
-    return [_document_info(d) for d in session.scalars(query)]
+    return query
 
 
 def count_documents(session: Session, project_id: int) -> dict[str, int]:

@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from services import Example, ProjectInfo, SeqLabError
+from services import PAGE_SIZE, Example, ProjectInfo, SeqLabError
 from ui import SPLITS, STATUSES, md, project_picker, services
 
 UPLOAD_TYPES = ["txt", "conll", "bio", "bioes", "iob", "tsv", "jsonl", "json"]
@@ -34,12 +34,15 @@ def import_section(project: ProjectInfo) -> None:
     scheme = None if choice == "Detect" else choice
     data = upload.getvalue()
     try:
-        preview = services().preview_file(upload.name, data, scheme)
+        preview = services().preview_upload(upload.name, data, scheme)
     except SeqLabError as exc:
         st.error(md(str(exc)))
         return
-    st.caption(f"Preview of {md(upload.name)}: the first {len(preview)} documents")
-    st.dataframe(preview_frame(preview), hide_index=True)
+    for warning in preview.warnings:  # what the reading repaired, as the CLI prints it
+        st.warning(md(warning))
+    st.caption(f"Preview of {md(upload.name)}: the first {len(preview.examples)} of "
+               f"{preview.total} documents")
+    st.dataframe(preview_frame(list(preview.examples)), hide_index=True)
     if st.button("Import", key="import_button", type="primary"):
         try:
             result = services().import_file(project.id, upload.name, data, scheme)
@@ -50,27 +53,41 @@ def import_section(project: ProjectInfo) -> None:
 
 
 def documents_section(project: ProjectInfo) -> None:
-    """The project's documents, filtered by status and split, and the queue's progress."""
+    """The project's documents, filtered by status and split, a page at a time, and the queue's progress.
+
+    Counted and paged in the database: a run reads one page of rows, however big the project.
+    """
     st.subheader("Documents")
     left, right, metric = st.columns(3)
     status = left.selectbox("Status", [ALL, *STATUSES], key="filter_status")
     split = right.selectbox("Split", [ALL, *SPLITS], key="filter_split")
     progress = services().queue_progress(project.id)
-    metric.metric("Corrected", f"{progress.done} / {progress.total}")
-    frame = services().documents_frame(project.id, status=None if status == ALL else status,
-                                       split=None if split == ALL else split)
-    st.dataframe(frame, hide_index=True)
+    metric.metric("Corrected", f"{progress.done:,} / {progress.total:,}")
+    page = services().documents_page(project.id, status=None if status == ALL else status,
+                                     split=None if split == ALL else split,
+                                     page=st.session_state.get("documents_page", 1))
+    st.session_state["documents_page"] = page.page  # back in range after a filter shrank the list
+    st.dataframe(page.frame, hide_index=True, key="documents_table")
+    first = (page.page - 1) * PAGE_SIZE
+    pager, where = st.columns([1, 3], vertical_alignment="bottom")
+    pager.number_input(f"Page (of {page.pages:,})", min_value=1, max_value=page.pages, step=1, key="documents_page")
+    where.caption(f"Documents {first + 1 if page.total else 0:,}–{first + len(page.frame):,} of {page.total:,}")
 
 
 def export_section(project: ProjectInfo) -> None:
-    """Downloads of every document as JSONL or as a BIO / BIOES column file."""
+    """Downloads of every document as JSONL or as a BIO / BIOES column file.
+
+    The files are built only when a button is pressed (Streamlit calls ``data`` then, in its
+    own thread), never on an ordinary run of the page.
+    """
     st.subheader("Export")
     stem = re.sub(r"[^\w.-]+", "_", project.name).strip("._") or "project"
     left, right = st.columns(2)
-    left.download_button("Download JSONL", services().export_jsonl(project.id), file_name=f"{stem}.jsonl",
+    svc, project_id = services(), project.id
+    left.download_button("Download JSONL", lambda: svc.export_jsonl(project_id), file_name=f"{stem}.jsonl",
                          mime="application/jsonl", key="export_jsonl", on_click="ignore")
     scheme = right.radio("Column scheme", ["BIO", "BIOES"], key="export_scheme", horizontal=True)
-    right.download_button("Download column file", services().export_column(project.id, scheme),
+    right.download_button("Download column file", lambda: svc.export_column(project_id, scheme),
                           file_name=f"{stem}.conll", mime="text/plain", key="export_column",
                           on_click="ignore")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +37,8 @@ EXAMPLE_TEXTS = (
     "Apple announced the iPhone at a conference in San Francisco.",
 )
 PREVIEW_CHARS = 80
+PAGE_SIZE = 100  # rows of the Data page's document table
+EXPORT_BATCH = 1000  # documents read per query while exporting
 
 
 class NoModel(SeqLabError):
@@ -53,6 +55,25 @@ class QueueProgress:
     @property
     def fraction(self) -> float:
         return self.done / self.total if self.total else 1.0
+
+
+@dataclass(frozen=True)
+class UploadPreview:
+    """The first documents of an upload, how many it holds, and what reading it repaired."""
+
+    examples: tuple[Example, ...]
+    warnings: tuple[str, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class DocumentPage:
+    """One page of the document table: ``page`` (from 1) of ``pages``, of ``total`` matching documents."""
+
+    frame: pandas.DataFrame
+    page: int
+    pages: int
+    total: int
 
 
 class CoreServices:
@@ -222,8 +243,15 @@ class CoreServices:
     def preview_file(self, filename: str, data: bytes, scheme: str | None = None,
                      limit: int = 20) -> list[Example]:
         """The first ``limit`` documents of an upload, parsed and checked but not stored."""
-        examples, _ = _parse_upload(filename, data, scheme)
-        return examples[:limit]
+        return list(self.preview_upload(filename, data, scheme, limit).examples)
+
+    def preview_upload(self, filename: str, data: bytes, scheme: str | None = None,
+                       limit: int = 20) -> UploadPreview:
+        """The first ``limit`` documents of an upload, how many it holds and what reading it
+        repaired (read as the CLI reads files: see :func:`tagger.formats.read`); nothing stored."""
+        reading = _parse_upload(filename, data, scheme)
+        return UploadPreview(reading.examples[:limit], tuple(str(w) for w in reading.warnings),
+                             len(reading.examples))
 
     def import_file(self, project_id: int, filename: str, data: bytes, scheme: str | None = None) -> ImportResult:
         """Store every document of an upload, or none: one bad record is an error naming its line.
@@ -233,45 +261,60 @@ class CoreServices:
         are stored as corrected and train the model; JSONL records without spans and plain-text
         lines are stored as new, for annotation.
         """
-        examples, lines = _parse_upload(filename, data, scheme)
-        labelled = formats.guess_format(_name(filename), _head(data)) == "column"
+        reading = _parse_upload(filename, data, scheme)
+        examples, labelled = list(reading.examples), reading.fmt == "column"
         with write_session(self.factory) as s:
             project = repo.get_project(s, project_id)
-            _check_labels(examples, lines, project, _name(filename))
+            _check_labels(examples, reading.lines, project, _name(filename))
             result = repo.add_documents(s, project_id, examples, annotator="import", source="import",
                                         status="corrected" if labelled else None)
         log.info("imported %s into project %d: %s", _name(filename), project_id, result)
         return result
 
     def export_jsonl(self, project_id: int) -> str:
-        """All documents as JSONL: text, spans, their metadata and split (re-importable as is)."""
+        """All documents as JSONL: text, spans, their metadata and split (re-importable as is).
+
+        Read from the database a batch at a time (see :func:`db.repo.iter_documents`); the page
+        calls it only when the user asks for the file.
+        """
         out = io.StringIO()
         formats.write_jsonl(self._examples(project_id, with_split=True), out)
         return out.getvalue()
 
     def export_column(self, project_id: int, scheme: str = "IOB2") -> str:
-        """All documents as a column file in ``scheme`` ("BIO"/"IOB2" or "BIOES"/"IOBES")."""
+        """All documents as a column file in ``scheme`` ("BIO"/"IOB2" or "BIOES"/"IOBES"), read in batches."""
         out = io.StringIO()
         formats.write_column(self._examples(project_id, with_split=False), out, scheme)
         return out.getvalue()
 
-    def _examples(self, project_id: int, with_split: bool) -> list[Example]:
+    def _examples(self, project_id: int, with_split: bool) -> Iterator[Example]:
         with self.factory() as s:
             repo.get_project(s, project_id)  # NotFound for a wrong id, not an empty file
-            docs = repo.list_documents(s, project_id)
-        return [Example(d.text, d.spans, {**d.meta, "split": d.split} if with_split else dict(d.meta))
-                for d in docs]
+            for d in repo.iter_documents(s, project_id, batch=EXPORT_BATCH):
+                yield Example(d.text, d.spans, {**d.meta, "split": d.split} if with_split else dict(d.meta))
+
+    def documents_page(self, project_id: int, status: str | None = None, split: str | None = None,
+                       page: int = 1, page_size: int = PAGE_SIZE) -> DocumentPage:
+        """Page ``page`` (from 1; moved into range) of the documents with this status and split.
+
+        Counted and cut in the database (COUNT, then OFFSET/LIMIT on the index), so a page of a
+        500,000-document project reads ``page_size`` rows.
+        """
+        with self.factory() as s:
+            total = repo.count_matching(s, project_id, status=status, split=split)
+            pages = max(1, -(-total // page_size))
+            page = min(max(1, int(page)), pages)
+            rows = repo.document_rows(s, project_id, status=status, split=split, limit=page_size,
+                                      offset=(page - 1) * page_size, preview=PREVIEW_CHARS)
+        return DocumentPage(_documents_table(rows), page, pages, total)
 
     def documents_frame(self, project_id: int, status: str | None = None,
                         split: str | None = None) -> pandas.DataFrame:
-        """A table of documents for display: id, text (first 80 characters), split, status, spans, updated."""
-        import pandas
-
+        """Every matching document as a table: id, text (first 80 characters), split, status, spans,
+        updated. For display use :meth:`documents_page`, which reads one page."""
         with self.factory() as s:
-            docs = repo.list_documents(s, project_id, status=status, split=split)
-        columns = ["id", "text", "split", "status", "spans", "updated"]
-        rows = [(d.id, _shorten(d.text), d.split, d.status, len(d.spans), d.updated_at) for d in docs]
-        return pandas.DataFrame(rows, columns=columns)
+            rows = repo.document_rows(s, project_id, status=status, split=split, limit=None, preview=PREVIEW_CHARS)
+        return _documents_table(rows)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -318,31 +361,23 @@ def _name(filename: str) -> str:
     return Path(str(filename).replace("\\", "/")).name or "upload"
 
 
-def _head(data: bytes) -> str:
-    """The start of an upload, decoded leniently: enough to guess its format (the reader decodes
-    strictly and names a bad line)."""
-    return bytes(data[:65536]).decode("utf-8", errors="replace")
-
-
-def _parse_upload(filename: str, data: bytes, scheme: str | None) -> tuple[list[Example], list[int | None]]:
-    """Examples from an upload's bytes (size checked, format guessed from name then content),
-    with the line each starts on."""
+def _parse_upload(filename: str, data: bytes, scheme: str | None) -> formats.Reading:
+    """An upload's bytes read as the CLI reads a file (size checked; format guessed from the
+    content, then the name; invalid tag sequences repaired with a warning), each example with
+    the line it starts on; a "split" that is not a split is an error naming its line."""
     name = _name(filename)
     if len(data) > MAX_UPLOAD_BYTES:
         raise FormatError(f"the file is {len(data) / 2**20:.1f} MB; uploads are limited to "
                           f"{MAX_UPLOAD_BYTES / 2**20:.0f} MB (split it into smaller files)", file=name)
-    fmt = formats.guess_format(name, _head(data))
-    if fmt == "jsonl":
-        examples = formats.read_jsonl(bytes(data), name=name)
-        # a record's metadata may carry a "line" from an earlier import: count lines here instead
-        lines = [n for n, line in enumerate(bytes(data).decode("utf-8").split("\n"), 1) if line.strip()]
-    else:
-        read = formats.read_column if fmt == "column" else formats.read_text
-        examples = read(bytes(data), name=name, **({"scheme": scheme} if fmt == "column" else {}))
-        lines = [ex.meta.get("line") for ex in examples]
-    if not examples:
+    reading = formats.read(bytes(data), name=name, scheme=scheme)
+    if not reading.examples:
         raise FormatError("no documents found in the file", file=name)
-    return examples, lines
+    for ex, line in zip(reading.examples, reading.lines):
+        split = ex.meta.get("split")
+        if split is not None and split not in SPLITS:
+            raise FormatError(f"\"split\" must be one of {', '.join(SPLITS)}, got "
+                              f"{str(split)[:40]!r}", file=name, line=line)
+    return reading
 
 
 def _check_labels(examples: Sequence[Example], lines: Sequence[int | None], project: ProjectInfo,
@@ -358,5 +393,8 @@ def _check_labels(examples: Sequence[Example], lines: Sequence[int | None], proj
                               file=name, line=line)
 
 
-def _shorten(text: str) -> str:
-    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+def _documents_table(rows: Sequence[repo.DocumentRow]) -> pandas.DataFrame:
+    import pandas
+
+    columns = ["id", "text", "split", "status", "spans", "updated"]
+    return pandas.DataFrame([(r.id, r.text, r.split, r.status, r.spans, r.updated_at) for r in rows], columns=columns)

@@ -1,17 +1,24 @@
 """Readers and writers for column (CoNLL-style), JSONL and plain-text files. No torch.
 
 Every reader is all-or-nothing: the first bad record raises :class:`FormatError` naming the
-file, the line and the reason, and nothing is returned. Sources may be a path, the file's
-bytes, its text, or an object with ``read()`` (such as an upload).
+file, the line and the reason, and nothing is returned. What a reader repairs or reads past
+(an invalid tag sequence read as conlleval does, a line of invisible characters read as a
+blank line) is a :class:`ReadWarning`. :func:`read` is the one reading policy of the CLI's
+commands and the app's import. Sources may be a path, the file's bytes, its text, or an
+object with ``read()`` (such as an upload).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
+import sys
+import unicodedata
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Union
 
@@ -34,6 +41,8 @@ _JSONL_EXTS = {".jsonl", ".ndjson", ".json"}
 _FIELD_SEP = re.compile(r"[ \t]+")
 _TAG_LIKE = re.compile(r"^(O|[BIESLUM]-.+)$")
 DOCSTART = "-DOCSTART-"
+MAX_JSON_DEPTH = 100  # deeper records are refused: stored metadata is re-encoded recursively
+MAX_LISTED = 5  # repaired lines named in a warning
 log = logging.getLogger(__name__)
 
 
@@ -44,6 +53,28 @@ class FormatError(SeqLabError):
         self.reason, self.file, self.line = reason, file, line
         where = ", ".join(p for p in (file, f"line {line}" if line else None) if p)
         super().__init__(f"{where}: {reason}" if where else reason)
+
+
+@dataclass(frozen=True)
+class ReadWarning:
+    """Something a reader repaired or read past; ``str()`` is "file, line N: message"."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return str(FormatError(self.message, file=self.file, line=self.line))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What :func:`read` found: the examples, the line each starts on, the warnings."""
+
+    examples: tuple[Example, ...]
+    lines: tuple[int, ...]
+    warnings: tuple[ReadWarning, ...]
+    fmt: str
 
 
 # ---------------------------------------------------------------- sources
@@ -150,15 +181,24 @@ def read_column(
     The scheme is detected over the whole file unless given; tokens are joined by single
     spaces, or without spaces for character-level files (detected, or ``char_level=True``).
     A tag sequence invalid under the scheme is an error naming its line; ``strict=False``
-    repairs it instead, as conlleval does (for corpora with known noise, e.g. CoNLL-2003).
+    repairs it instead, as conlleval does (for corpora with known noise, e.g. CoNLL-2003),
+    and logs a warning.
     """
     text, name = _load(source, name)
-    return _parse_column(text, name, scheme, char_level, strict)
+    return _logged(_parse_column(text, name, scheme, char_level, strict))
+
+
+def _logged(reading: Reading) -> list[Example]:
+    """The examples of ``reading``, its warnings sent to the log (for library callers)."""
+    for warning in reading.warnings:
+        log.warning("%s", warning)
+    return list(reading.examples)
 
 
 def _parse_column(text: str, name: str | None, scheme: str | None,
-                  char_level: bool | None, strict: bool = True) -> list[Example]:
-    sentences = _column_sentences(text, name)
+                  char_level: bool | None, strict: bool = True) -> Reading:
+    warnings: list[ReadWarning] = []
+    sentences = _column_sentences(text, name, warnings)
     scheme = normalize_scheme(scheme) if scheme else detect_scheme(
         [[tag for _, tag, _ in sent] for sent in sentences])
     if char_level is None:
@@ -167,21 +207,33 @@ def _parse_column(text: str, name: str | None, scheme: str | None,
     repairs: list[FormatError] = []
     examples = [_column_example(sent, scheme, joiner, name, strict, repairs) for sent in sentences]
     if repairs:
-        log.warning("%d invalid tag sequence(s) read as conlleval does; the first: %s "
-                    "(strict reading refuses them)", len(repairs), repairs[0])
-    return examples
+        warnings.append(_repair_warning(repairs, name))
+    return Reading(tuple(examples), tuple(sent[0][2] for sent in sentences), tuple(warnings),
+                   "column")
 
 
-def _column_sentences(text: str, name: str | None) -> list[list[tuple[str, str, int]]]:
-    """Sentences as lists of (token, tag, line number); -DOCSTART- lines dropped."""
+def _repair_warning(repairs: list[FormatError], name: str | None) -> ReadWarning:
+    """One warning naming the first repaired lines (the same words in every command)."""
+    n = len(repairs)
+    listed = "; ".join(f"line {e.line}: {e.reason}" for e in repairs[:MAX_LISTED])
+    more = f"; and {n - MAX_LISTED} more" if n > MAX_LISTED else ""
+    return ReadWarning(f"{n} tag sequence{'s were' if n > 1 else ' was'} repaired as conlleval "
+                       f"does: {listed}{more} (a strict reading refuses {'them' if n > 1 else 'it'})",
+                       file=name)
+
+
+def _column_sentences(text: str, name: str | None,
+                      warnings: list[ReadWarning]) -> list[list[tuple[str, str, int]]]:
+    """Sentences as lists of (token, tag, line number); -DOCSTART- and comment lines dropped."""
     sentences, current = [], []
-    for number, line in enumerate(_lines(text), 1):
-        stripped = line.strip(" \t")
-        fields = _FIELD_SEP.split(stripped) if stripped else []
+    for number, line in _content_lines(text, name, warnings):
+        fields = _fields(line) if line is not None else []
         if not fields or fields[0] == DOCSTART:
             if current:
                 sentences.append(current)
             current = []
+        elif _is_comment(fields):
+            continue
         elif len(fields) < 2:
             raise FormatError(f"expected 'token tag', got {line!r}", file=name, line=number)
         else:
@@ -189,6 +241,54 @@ def _column_sentences(text: str, name: str | None) -> list[list[tuple[str, str, 
     if current:
         sentences.append(current)
     return sentences
+
+
+def _fields(line: str) -> list[str]:
+    """The fields of a column line: tab-separated when it has a tab (a token may then hold a
+    space), else space-separated; empty fields (doubled tabs) dropped."""
+    stripped = line.strip(" \t")
+    if "\t" in stripped:
+        return [f for f in (part.strip(" ") for part in stripped.split("\t")) if f]
+    return _FIELD_SEP.split(stripped) if stripped else []
+
+
+def _is_comment(fields: list[str]) -> bool:
+    """A "# id ... domain=en" line (MultiCoNER, CoNLL-U style): starts with "#", no tag last."""
+    return fields[0].startswith("#") and not (len(fields) >= 2 and _TAG_LIKE.match(fields[-1]))
+
+
+def _content_lines(text: str, name: str | None, warnings: list[ReadWarning]):
+    """(line number, line) for every line; None for a blank one.
+
+    A line of nothing but invisible format characters (Unicode Cf: a stray U+FEFF as in
+    WNUT-17's dev file, U+200B, U+200E) is blank too, with a warning naming it.
+    """
+    invisible: list[tuple[int, str]] = []
+    for number, line in enumerate(_lines(text), 1):
+        stripped = line.strip()
+        if not stripped:
+            yield number, None
+        elif unicodedata.category(stripped[0]) == "Cf" and _invisible(stripped):
+            invisible.append((number, stripped))
+            yield number, None
+        else:
+            yield number, line
+    if invisible:
+        warnings.append(_invisible_warning(invisible, name))
+
+
+def _invisible(s: str) -> bool:
+    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in s)
+
+
+def _invisible_warning(found: list[tuple[int, str]], name: str | None) -> ReadWarning:
+    n = len(found)
+    listed = ", ".join(f"{number} ({' '.join(f'U+{ord(ch):04X}' for ch in dict.fromkeys(s) if not ch.isspace())})"
+                       for number, s in found[:MAX_LISTED])
+    more = f" and {n - MAX_LISTED} more" if n > MAX_LISTED else ""
+    return ReadWarning(f"{n} line{'s' if n > 1 else ''} holding only invisible characters "
+                       f"{'were' if n > 1 else 'was'} read as blank: line{'s' if n > 1 else ''} "
+                       f"{listed}{more}", file=name)
 
 
 def _column_example(sent, scheme: str, joiner: str, name: str | None, strict: bool,
@@ -284,22 +384,66 @@ def _writer_tokens(text: str, spans: Iterable[Span]) -> list[tuple[int, int]]:
 def read_jsonl(source: Source, *, name: str | None = None) -> list[Example]:
     """Read one JSON object per line: {"text", "spans": [{start, end, label}]} or doccano's."""
     text, name = _load(source, name)
-    return _parse_jsonl(text, name)
+    return _logged(_parse_jsonl(text, name))
 
 
-def _parse_jsonl(text: str, name: str | None) -> list[Example]:
-    return [_jsonl_example(line, name, number)
-            for number, line in enumerate(_lines(text), 1) if line.strip()]
+def _parse_jsonl(text: str, name: str | None) -> Reading:
+    warnings: list[ReadWarning] = []
+    found = [(number, _jsonl_example(line, name, number))
+             for number, line in _content_lines(text, name, warnings) if line is not None]
+    return Reading(tuple(ex for _, ex in found), tuple(n for n, _ in found), tuple(warnings),
+                   "jsonl")
+
+
+class _BadNumber(ValueError):
+    """NaN, Infinity or a float too large: valid in Python's JSON, not in JSON (nor storable)."""
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _BadNumber(f"the number {text[:20]}{'...' if len(text) > 20 else ''} is too large")
+    return value
+
+
+def _no_constant(text: str):
+    raise _BadNumber(f"{text} is not a JSON number")
+
+
+def _decode_record(line: str, fail) -> Any:
+    """``json.loads``, with each way a line can fail turned into a FormatError."""
+    try:
+        record = json.loads(line, parse_float=_finite, parse_constant=_no_constant)
+    except json.JSONDecodeError as e:
+        raise fail(f"invalid JSON: {e.msg} at column {e.colno}") from None
+    except _BadNumber as e:
+        raise fail(f"invalid JSON: {e}") from None
+    except RecursionError:
+        raise fail(f"the record is nested more than {MAX_JSON_DEPTH} levels deep") from None
+    except ValueError:  # int() refuses to convert more digits than this (CVE-2020-10735)
+        raise fail(f"a number has more than {sys.get_int_max_str_digits()} digits") from None
+    if _depth(record) > MAX_JSON_DEPTH:
+        raise fail(f"the record is nested more than {MAX_JSON_DEPTH} levels deep")
+    return record
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in ``value`` (without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, level)
+            if level <= MAX_JSON_DEPTH:
+                stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _jsonl_example(line: str, name: str | None, number: int) -> Example:
     def fail(reason: str):
         return FormatError(reason, file=name, line=number)
 
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise fail(f"invalid JSON: {e.msg} at column {e.colno}") from None
+    record = _decode_record(line, fail)
     if not isinstance(record, dict):
         raise fail(f"expected a JSON object, got {type(record).__name__}")
     if not isinstance(record.get("text"), str):
@@ -323,12 +467,18 @@ def _json_span(item: Any, key: str, fail) -> Span:
         raise fail(f"each of \"{key}\" must be {{\"start\", \"end\", \"label\"}} or "
                    f"[start, end, label], got {json.dumps(item, ensure_ascii=False)[:60]}")
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
-        raise fail(f"span offsets must be integers, got start={start!r}, end={end!r}")
+        raise fail(f"span offsets must be integers, got start={_short(start)}, end={_short(end)}")
     if not isinstance(label, str):
-        raise fail(f"span [{start}, {end}) label must be a string, got {label!r}")
+        raise fail(f"span [{_short(start)}, {_short(end)}) label must be a string, got {_short(label)}")
     if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
-        raise fail(f"span [{start}, {end}) score must be a number, got {score!r}")
+        raise fail(f"span [{_short(start)}, {_short(end)}) score must be a number, got {_short(score)}")
     return Span(start, end, label, score)
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut to 40 characters (a 4,000-digit offset is not a message)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def write_jsonl(examples: Iterable[Example], dest: Dest) -> None:
@@ -351,12 +501,15 @@ def write_jsonl(examples: Iterable[Example], dest: Dest) -> None:
 def read_text(source: Source, *, name: str | None = None) -> list[Example]:
     """One document per non-blank line, kept exactly as written, without spans."""
     text, name = _load(source, name)
-    return _parse_text(text, name)
+    return _logged(_parse_text(text, name))
 
 
-def _parse_text(text: str, name: str | None) -> list[Example]:
-    return [_build(line, (), _where(name, number), name, number)
-            for number, line in enumerate(_lines(text), 1) if line.strip()]
+def _parse_text(text: str, name: str | None) -> Reading:
+    warnings: list[ReadWarning] = []
+    found = [(number, _build(line, (), _where(name, number), name, number))
+             for number, line in _content_lines(text, name, warnings) if line is not None]
+    return Reading(tuple(ex for _, ex in found), tuple(n for n, _ in found), tuple(warnings),
+                   "text")
 
 
 def _where(name: str | None, line: int) -> dict[str, Any]:
@@ -364,15 +517,16 @@ def _where(name: str | None, line: int) -> dict[str, Any]:
     return {"source": name, "line": line} if name else {"line": line}
 
 
-def read_file(path: str | os.PathLike, *, fmt: str | None = None,
-              scheme: str | None = None, strict: bool = True) -> list[Example]:
-    """Read ``path`` as ``fmt`` ("column", "jsonl", "text"), guessed when not given.
+def read(source: Source, *, fmt: str | None = None, name: str | None = None,
+         scheme: str | None = None, strict: bool = False) -> Reading:
+    """The one reading policy of the CLI's commands and the app's import.
 
-    ``scheme`` and ``strict`` only apply to column files (see :func:`read_column`).
+    The format is ``fmt`` or guessed from the content (then the name). Invalid tag sequences
+    of column files are repaired as conlleval does, with a warning; ``strict=True`` refuses
+    them. ``scheme`` only applies to column files.
     """
-    path = Path(path)
-    text, name = _load(path, None)
-    fmt = fmt or guess_format(path.name, text)
+    text, name = _load(source, name)
+    fmt = fmt or guess_format(name or "", text)
     if fmt == "column":
         return _parse_column(text, name, scheme, None, strict)
     if fmt == "jsonl":
@@ -382,16 +536,45 @@ def read_file(path: str | os.PathLike, *, fmt: str | None = None,
     raise FormatError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}", file=name)
 
 
+def read_file(path: str | os.PathLike, *, fmt: str | None = None,
+              scheme: str | None = None, strict: bool = True) -> list[Example]:
+    """Read ``path`` as ``fmt`` ("column", "jsonl", "text"), guessed when not given.
+
+    ``scheme`` and ``strict`` only apply to column files (see :func:`read_column`).
+    """
+    return _logged(read(Path(path), fmt=fmt, scheme=scheme, strict=strict))
+
+
 def guess_format(filename: str, text: str) -> str:
-    """"jsonl", "column" or "text", from the extension, else from the first lines."""
+    """"jsonl", "column" or "text": from the content when it is clear, else from the extension.
+
+    JSONL when the first line starts with "{"; column when nearly every line ends in a tag
+    (``O``, ``B-PER``...), or when blank lines separate lines that all have the same
+    tab-separated fields, the first a token without spaces; otherwise the extension decides,
+    and plain text is the rest.
+    """
+    head = _lines(text.removeprefix("\ufeff")[:65536])[:500]
+    sample = [line for line in head if line.strip() and not _invisible(line)]
+    if sample and sample[0].lstrip().startswith("{"):
+        return "jsonl"
+    sentences = len(sample) < len(head)  # blank lines between groups of lines
+    if sample and (_mostly_tagged(sample) or sentences and _same_tab_fields(sample)):
+        return "column"
     ext = Path(filename).suffix.lower()
     if ext in _JSONL_EXTS:
         return "jsonl"
-    if ext in _COLUMN_EXTS:
-        return "column"
-    sample = [line for line in _lines(text)[:500] if line.strip(" \t")]
-    if sample and sample[0].lstrip().startswith("{"):
-        return "jsonl"
-    rows = [_FIELD_SEP.split(line.strip(" \t")) for line in sample]
-    tagged = sum(len(r) >= 2 and bool(_TAG_LIKE.match(r[-1])) or r[0] == DOCSTART for r in rows)
-    return "column" if rows and tagged >= 0.9 * len(rows) else "text"
+    return "column" if ext in _COLUMN_EXTS else "text"
+
+
+def _mostly_tagged(sample: list[str]) -> bool:
+    rows = [_fields(line) for line in sample]
+    tagged = sum(len(r) >= 2 and bool(_TAG_LIKE.match(r[-1])) or r[0] == DOCSTART
+                 or _is_comment(r) for r in rows)
+    return tagged >= 0.9 * len(rows)
+
+
+def _same_tab_fields(sample: list[str]) -> bool:
+    """Every line "token<TAB>field..." with as many fields (e.g. UD's "From<TAB>ADP")."""
+    counts = {line.strip(" ").count("\t") for line in sample}
+    return (len(sample) >= 2 and len(counts) == 1 and counts != {0}
+            and all(" " not in line.split("\t", 1)[0].strip() for line in sample))
