@@ -4,7 +4,9 @@ A SeqLab model folder holds what transformers writes (``config.json``,
 ``model.safetensors``, the tokenizer files), ``seqlab.json`` (tags, head, train
 config, data fingerprint, metrics) and ``seqlab_head.safetensors`` (CRF
 transitions, BiLSTM, casing embedding). Nothing is ever unpickled: a folder with a
-pickle in it, or without safetensors, is refused before anything is read.
+pickle in it (whatever the file's name), or without safetensors, is refused before anything
+is read; so is a ``.safetensors`` file whose header does not fit its size (truncated) and a
+``seqlab.json`` that does not describe a model.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .model import HeadConfig, SequenceTagger
+from .model import DECODERS, ENCODERS, HeadConfig, SequenceTagger
 from .spans import SeqLabError
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,10 @@ HEAD_FILE = "seqlab_head.safetensors"
 DEFAULT_BASE = "default"
 PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".h5", ".msgpack"}
 FORMAT_VERSION = 1
+MAX_MODEL_FILES = 1000  # more files than this is not a model folder (and no disk walk)
+MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on the JSON header
+# bounds on seqlab.json's head: a hostile file must not make us allocate gigabytes
+_HEAD_BOUNDS = {"lstm_hidden": (1, 8192), "casing_dim": (1, 1024)}
 
 
 class CheckpointError(SeqLabError):
@@ -58,6 +65,9 @@ def default_base_model() -> str:
 def resolve_base_model(name: str | None) -> str:
     """A local folder for ``name``: the default model, a folder, or a cached hub id.
 
+    A folder must hold a ``config.json`` (else "not a model folder"): nothing else is looked
+    at, so a server folder such as /etc or / is never walked.
+
     Raises:
         CheckpointError: the id is not available offline, saying what to do about it.
     """
@@ -66,6 +76,9 @@ def resolve_base_model(name: str | None) -> str:
         return default_base_model()
     path = Path(name).expanduser()
     if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise CheckpointError(f"{name} is not a model folder: it has no config.json "
+                                  "(pass the folder a Hugging Face model was saved in)")
         check_safe_dir(path, require_weights=True)
         return str(path)
     if path.exists() or name.startswith((".", "/", "~")):
@@ -85,28 +98,85 @@ def resolve_base_model(name: str | None) -> str:
 
 
 def check_safe_dir(path: Path, require_weights: bool = True) -> None:
-    """Refuse folders with pickles in them, or without safetensors weights; read nothing."""
+    """Refuse folders with pickles in them, or without sound safetensors weights.
+
+    Only the first bytes of each file (and the header of each ``.safetensors``) are read;
+    a folder of more than ``MAX_MODEL_FILES`` files is refused without walking the rest.
+    """
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"{path} is not a model folder")
-    files = [p for p in path.rglob("*") if p.is_file()]
+    files = _model_files(path)
     for p in files:
         if p.suffix.lower() in PICKLE_SUFFIXES or _looks_pickled(p):
             raise CheckpointError(
                 f"{p.name} in {path} is a pickle (or may contain one); SeqLab loads only "
                 "safetensors weights and never unpickles. Convert the model to safetensors."
             )
-    if require_weights and not any(p.suffix == ".safetensors" for p in files):
+    weights = [p for p in files if p.suffix == ".safetensors"]
+    if require_weights and not weights:
         raise CheckpointError(f"{path} has no .safetensors weights")
+    for p in weights:
+        _check_safetensors(p, path)
+
+
+def _model_files(path: Path) -> list[Path]:
+    files = []
+    for p in path.rglob("*"):
+        if p.is_file():
+            files.append(p)
+            if len(files) > MAX_MODEL_FILES:
+                raise CheckpointError(f"{path} holds more than {MAX_MODEL_FILES:,} files: "
+                                      "not a model folder")
+    return files
 
 
 def _looks_pickled(path: Path) -> bool:
-    if path.suffix in {".json", ".txt", ".safetensors", ".model", ".md"}:
+    """Starts like a pickle (PROTO 0x80) or a torch.save zip ("PK"); a ``.safetensors``
+    file's first bytes are its header length, so it is judged by its header instead."""
+    if path.suffix in {".json", ".txt", ".model", ".md"}:
         return False
     with open(path, "rb") as f:
         head = f.read(2)
-    # Pickle protocol 2+ starts with PROTO (0x80); torch.save writes a zip ("PK").
+    if path.suffix == ".safetensors" and _safetensors_problem(path) is None:
+        return False
     return head[:1] == b"\x80" or head == b"PK"
+
+
+def _check_safetensors(p: Path, folder: Path) -> None:
+    problem = _safetensors_problem(p)
+    if problem:
+        raise CheckpointError(f"{p.name} in {folder} is not a safetensors file: {problem} "
+                              "(is it truncated? save the model again)")
+
+
+def _safetensors_problem(p: Path) -> str | None:
+    """What is wrong with the header of a safetensors file (None: it fits the file)."""
+    size = p.stat().st_size
+    with open(p, "rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if n < 2 or n > min(size - 8, MAX_HEADER_BYTES):
+            return f"its header length does not fit its {size:,} bytes"
+        raw = f.read(n)
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return "its header is not JSON"
+    if not isinstance(header, dict):
+        return "its header is not a JSON object"
+    end = 0
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)):
+            return f"tensor {key[:60]!r} has no data offsets"
+        end = max(end, offsets[1])
+    if end > size - 8 - n:
+        return f"its tensors need {end + 8 + n:,} bytes, the file has {size:,}"
+    return None
 
 
 def save(
@@ -168,7 +238,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
-    """The ``seqlab.json`` of a model folder."""
+    """The ``seqlab.json`` of a model folder, checked to describe a model."""
     path = Path(path)
     _recover(path)
     if not path.exists():
@@ -177,9 +247,42 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     if not meta_file.is_file():
         raise CheckpointError(f"{path} is not a SeqLab model folder (no {META_FILE})")
     try:
-        return json.loads(meta_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{meta_file} is not valid JSON: {exc}") from exc
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise CheckpointError(f"{meta_file} is not valid JSON: {str(exc)[:200]}") from exc
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{meta_file} is not a JSON object")
+    _head_config(meta, meta_file)
+    config = meta.get("train_config", {})
+    max_length = config.get("max_length", 256) if isinstance(config, dict) else None
+    if not _int_in(max_length, 8, 1_000_000):
+        raise CheckpointError(f"{meta_file}: \"train_config\" must be an object whose "
+                              "\"max_length\" is a number of subwords")
+    return meta
+
+
+def _head_config(meta: dict[str, Any], meta_file: Path) -> HeadConfig:
+    """The head that ``meta`` describes; a CheckpointError naming the file if it describes none."""
+    head = meta.get("head")
+    if not isinstance(head, dict):
+        raise CheckpointError(f"{meta_file} has no \"head\" (the tags and layers of the model): "
+                              "it was not written by SeqLab, or was damaged")
+    tags = head.get("tags")
+    if not (isinstance(tags, list) and tags and all(isinstance(t, str) for t in tags)
+            and tags[0] == "O" and len(set(tags)) == len(tags)):
+        raise CheckpointError(f"{meta_file}: \"head\" \"tags\" must be a list of distinct tag "
+                              "names starting with \"O\"")
+    checks = {"decoder": lambda v: v in DECODERS, "encoder": lambda v: v in ENCODERS,
+              "dropout": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,
+              **{k: (lambda v, b=b: _int_in(v, *b)) for k, b in _HEAD_BOUNDS.items()}}
+    for key, ok in checks.items():
+        if key in head and not ok(head[key]):
+            raise CheckpointError(f"{meta_file}: \"head\" has an invalid {key!r}: {str(head[key])[:40]!r}")
+    return HeadConfig.from_dict(head)
+
+
+def _int_in(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def load(path: str | Path, device: str = "cpu") -> tuple[SequenceTagger, Any, dict[str, Any]]:
@@ -190,28 +293,56 @@ def load(path: str | Path, device: str = "cpu") -> tuple[SequenceTagger, Any, di
     path = Path(path)
     meta = read_meta(path)
     check_safe_dir(path, require_weights=True)
-    head = HeadConfig.from_dict(meta["head"])
-    # dtype pinned: transformers 5 would otherwise keep a half-precision checkpoint's dtype
-    hf = AutoModelForTokenClassification.from_pretrained(path, use_safetensors=True, dtype=torch.float32)
-    model = SequenceTagger(hf, head)
-    extra = path / HEAD_FILE
-    if extra.is_file():
-        missing, unexpected = model.load_state_dict(load_file(extra), strict=False)
-        wrong = [k for k in missing if not k.startswith("hf.")] + list(unexpected)
-        if wrong:
-            raise CheckpointError(f"{extra} does not match the model: {wrong[:5]}")
-    elif model.head_state():
-        raise CheckpointError(f"{path} has no {HEAD_FILE} but its head needs one")
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    head = _head_config(meta, path / META_FILE)
+    with _load_errors(path):
+        # dtype pinned: transformers 5 would otherwise keep a half-precision checkpoint's dtype
+        hf = AutoModelForTokenClassification.from_pretrained(path, use_safetensors=True,
+                                                             dtype=torch.float32)
+        model = SequenceTagger(hf, head)
+        extra = path / HEAD_FILE
+        if extra.is_file():
+            missing, unexpected = model.load_state_dict(load_file(extra), strict=False)
+            wrong = [k for k in missing if not k.startswith("hf.")] + list(unexpected)
+            if wrong:
+                raise CheckpointError(f"{extra} does not match the model: {wrong[:5]}")
+        elif model.head_state():
+            raise CheckpointError(f"{path} has no {HEAD_FILE} but its head needs one")
+        tokenizer = AutoTokenizer.from_pretrained(path)
     return model.to(device).eval(), tokenizer, meta
+
+
+class _load_errors:
+    """Turns what transformers, safetensors and torch raise on a damaged folder (a config.json
+    that is not a config, tensors of the wrong shape, tokenizer files that do not parse) into a
+    CheckpointError naming the folder. Our own CheckpointErrors pass through unchanged."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is None or isinstance(exc, SeqLabError) or not isinstance(exc, Exception):
+            return False
+        if isinstance(exc, (OSError, ValueError, KeyError, TypeError, RuntimeError,
+                            AttributeError, SafetensorError)) or type(exc) is Exception:
+            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"{self.path} cannot be loaded: {reason}") from exc
+        return False
 
 
 def build(base_model: str | None, head: HeadConfig) -> tuple[SequenceTagger, Any]:
     """A fresh model on a base transformer; a matching token-classification head is kept."""
-    from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
-
     quiet_transformers()
     folder = resolve_base_model(base_model)
+    with _load_errors(Path(folder)):
+        return _build(folder, head)
+
+
+def _build(folder: str, head: HeadConfig) -> tuple[SequenceTagger, Any]:
+    from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+
     config = AutoConfig.from_pretrained(folder)
     order = [(config.id2label or {}).get(i) for i in range(len(config.id2label or {}))]
     keep_head = set(order) == set(head.tags) and order[:1] == ["O"]

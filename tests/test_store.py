@@ -201,3 +201,129 @@ def test_token_classification_base_with_other_labels_gets_a_new_head(trained_sof
 
     model, _ = store.build(trained_softmax_dir, HeadConfig(tuple(tag_names(["ANIMAL"])), decoder="softmax", encoder="none"))
     assert model.hf.classifier.weight.shape[0] == 3
+
+
+# ---------------------------------------------------------------- broken model folders (issue 10 item 5)
+
+
+def _edit_meta(folder: Path, **changes) -> None:
+    meta = json.loads((folder / "seqlab.json").read_text(encoding="utf-8"))
+    (folder / "seqlab.json").write_text(json.dumps({**meta, **changes}), encoding="utf-8")
+
+
+@pytest.mark.parametrize("content", ["{}", "[]", '{"head": {}}', '{"head": {"tags": "O"}}',
+                                     '{"head": {"tags": ["B-PER", "O"]}}', "[" * 100_000])
+def test_seqlab_json_that_describes_no_model_is_a_checkpoint_error(trained_dir, tmp_path, content):
+    target = _copy(trained_dir, tmp_path / "model")
+    (target / "seqlab.json").write_text(content, encoding="utf-8")
+
+    with pytest.raises(CheckpointError, match="seqlab.json"):
+        Tagger.load(target)
+
+
+@pytest.mark.parametrize("head", [{"lstm_hidden": 10**9}, {"lstm_hidden": "32"}, {"dropout": 2},
+                                  {"decoder": "hmm"}, {"casing_dim": -1}])
+def test_head_settings_out_of_range_are_refused_before_anything_is_built(trained_dir, tmp_path, head):
+    target = _copy(trained_dir, tmp_path / "model")
+    meta = json.loads((target / "seqlab.json").read_text(encoding="utf-8"))
+    _edit_meta(target, head={**meta["head"], **head})
+
+    with pytest.raises(CheckpointError, match=f"invalid '{next(iter(head))}'"):
+        Tagger.load(target)
+
+
+def test_train_config_that_is_not_an_object_is_refused(trained_dir, tmp_path):
+    target = _copy(trained_dir, tmp_path / "model")
+    _edit_meta(target, train_config=[1, 2])
+
+    with pytest.raises(CheckpointError, match="train_config"):
+        Tagger.load(target)
+
+
+def test_tags_that_do_not_match_the_weights_are_a_checkpoint_error(trained_dir, tmp_path):
+    target = _copy(trained_dir, tmp_path / "model")
+    meta = json.loads((target / "seqlab.json").read_text(encoding="utf-8"))
+    _edit_meta(target, head={**meta["head"], "tags": ["O", "B-X"]})
+
+    with pytest.raises(CheckpointError, match="cannot be loaded"):
+        Tagger.load(target)
+
+
+@pytest.mark.parametrize("filename", ["model.safetensors", "seqlab_head.safetensors"])
+def test_a_pickle_named_safetensors_is_refused_and_never_loaded(trained_dir, tmp_path, filename):
+    target = _copy(trained_dir, tmp_path / "model")
+    marker = tmp_path / "pwned"
+    with open(target / filename, "wb") as f:
+        pickle.dump(_Exploit(marker), f, protocol=2)
+
+    with pytest.raises(CheckpointError, match=f"{filename} in .* is a pickle"):
+        Tagger.load(target)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("filename", ["model.safetensors", "seqlab_head.safetensors"])
+@pytest.mark.parametrize("keep", [0, 5, 300, -100])
+def test_a_truncated_safetensors_file_is_a_checkpoint_error(trained_dir, tmp_path, filename, keep):
+    target = _copy(trained_dir, tmp_path / "model")
+    data = (target / filename).read_bytes()
+    (target / filename).write_bytes(data[:keep])
+
+    with pytest.raises(CheckpointError, match=f"{filename} in .* is not a safetensors file"):
+        Tagger.load(target)
+
+
+def test_swapped_weight_files_are_a_checkpoint_error(trained_dir, tmp_path):
+    target = _copy(trained_dir, tmp_path / "model")
+    model, head = (target / "model.safetensors").read_bytes(), (target / "seqlab_head.safetensors").read_bytes()
+    (target / "model.safetensors").write_bytes(head)
+    (target / "seqlab_head.safetensors").write_bytes(model)
+
+    with pytest.raises(CheckpointError):
+        Tagger.load(target)
+
+
+@pytest.mark.parametrize("content", ["{", "{}", '{"model_type": "bert", "num_labels": "many"}'])
+def test_a_broken_config_json_is_a_checkpoint_error(trained_dir, tmp_path, content):
+    target = _copy(trained_dir, tmp_path / "model")
+    (target / "config.json").write_text(content, encoding="utf-8")
+
+    with pytest.raises(CheckpointError, match="cannot be loaded"):
+        Tagger.load(target)
+
+
+def test_a_real_safetensors_header_starting_with_0x80_is_not_taken_for_a_pickle(tmp_path):
+    from safetensors.torch import save_file
+
+    # the first 8 bytes are the header's length: pad the metadata until it is 0x80 mod 256
+    for pad in range(256):
+        path = tmp_path / f"w{pad}.safetensors"
+        save_file({"w": torch.zeros(2)}, path, metadata={"p": "x" * pad})
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    (tmp_path / "config.json").write_text("{}")
+    for other in tmp_path.glob("*.safetensors"):
+        if other != path:
+            other.unlink()
+
+    store.check_safe_dir(tmp_path)  # no error
+
+
+# ---------------------------------------------------------------- the base-model field (issue 10 item 9)
+
+
+@pytest.mark.parametrize("folder", ["/etc", "/usr", "/"])
+def test_a_server_folder_is_not_a_model_folder_and_is_not_walked(folder, monkeypatch):
+    walked = []
+    monkeypatch.setattr(Path, "rglob", lambda self, pattern: walked.append(self) or iter(()))
+
+    with pytest.raises(CheckpointError, match=f"^{folder} is not a model folder: it has no config.json"):
+        store.resolve_base_model(folder)
+    assert walked == []
+
+
+def test_a_model_folder_with_too_many_files_is_refused_without_walking_them_all(tiny_base, tmp_path, monkeypatch):
+    target = _copy(tiny_base, tmp_path / "base")
+    monkeypatch.setattr(store, "MAX_MODEL_FILES", 3)
+
+    with pytest.raises(CheckpointError, match="holds more than 3 files: not a model folder"):
+        store.resolve_base_model(str(target))
