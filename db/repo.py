@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,9 @@ from tagger.spans import Example, SeqLabError, Span, validate_spans, validate_te
 from .models import SOURCES, SPLITS, STATUSES, TASK_KINDS, Document, Draft, History, Label, Project, SpanRow, utcnow
 
 IMPORT_BATCH = 1000  # rows per bulk INSERT and per hash lookup (well under any driver's parameter limit)
+# Zero-width non-joiner and joiner: allowed inside a word, ignored when names are compared.
+JOINERS = "\u200c\u200d"
+DROPPED_IN_KEY = {ord(ch): None for ch in JOINERS}
 PALETTE = ("#8ecae6", "#ffb703", "#90be6d", "#f28482", "#cdb4db", "#f4a261", "#a8dadc", "#e9c46a")
 
 
@@ -129,8 +133,7 @@ def create_project(session: Session, name: str, labels: Sequence[str] = (), task
     name = _clean_name(name, "project name")
     if task_kind not in TASK_KINDS:
         raise SeqLabError(f"task kind must be one of {', '.join(TASK_KINDS)}, got {task_kind!r}")
-    if session.scalar(select(Project).where(Project.name == name)):
-        raise SeqLabError(f"a project named {name!r} already exists")
+    _refuse_look_alike(name, session.scalars(select(Project.name)), "a project named")
     project = Project(name=name, task_kind=task_kind, base_model=base_model, decoder=decoder, encoder=encoder)
     session.add(project)
     session.flush()
@@ -161,9 +164,8 @@ def update_project(session: Session, project_id: int, **changes: Any) -> Project
         raise SeqLabError(f"cannot change {', '.join(sorted(unknown))} of a project")
     if "name" in changes:
         changes["name"] = _clean_name(changes["name"], "project name")
-        clash = session.scalar(select(Project).where(Project.name == changes["name"], Project.id != project_id))
-        if clash:
-            raise SeqLabError(f"a project named {changes['name']!r} already exists")
+        others = session.scalars(select(Project.name).where(Project.id != project_id))
+        _refuse_look_alike(changes["name"], others, "a project named")
     if changes.get("decoder", "crf") not in ("crf", "softmax"):
         raise SeqLabError(f"decoder must be crf or softmax, got {changes['decoder']!r}")
     if changes.get("encoder", "bilstm") not in ("bilstm", "none"):
@@ -181,8 +183,7 @@ def add_label(session: Session, project_id: int, name: str, colour: str | None =
     name = _clean_name(name, "label", max_len=100)
     if any(ch.isspace() for ch in name):
         raise SeqLabError(f"label {name!r} contains white space")
-    if any(label.name == name for label in project.labels):
-        raise SeqLabError(f"label {name!r} already exists in {project.name!r}")
+    _refuse_look_alike(name, (label.name for label in project.labels), "label", f" in {project.name!r}")
     position = len(project.labels)
     label = Label(name=name, colour=colour or PALETTE[position % len(PALETTE)],
                   shortcut=shortcut or _free_shortcut(project), position=position)
@@ -200,8 +201,7 @@ def rename_label(session: Session, project_id: int, old: str, new: str, annotato
     label = next((lb for lb in project.labels if lb.name == old), None)
     if label is None:
         raise NotFound(f"no label {old!r} in {project.name!r}")
-    if any(lb.name == new for lb in project.labels):
-        raise SeqLabError(f"label {new!r} already exists in {project.name!r}")
+    _refuse_look_alike(new, (lb.name for lb in project.labels if lb is not label), "label", f" in {project.name!r}")
     docs = session.scalars(
         select(Document).where(Document.project_id == project_id,
                                Document.id.in_(select(SpanRow.document_id).where(SpanRow.label == old)))
@@ -525,7 +525,49 @@ def _clean_name(name: str, what: str, max_len: int = 200) -> str:
         raise SeqLabError(f"{what} is longer than {max_len} characters")
     if any(ch in name for ch in "\x00<>") or any(0xD800 <= ord(ch) <= 0xDFFF for ch in name):
         raise SeqLabError(f"{what} {name!r} contains a character that is not allowed (NUL, <, > or a lone surrogate)")
+    for i, ch in enumerate(name):
+        kind = unicodedata.category(ch)
+        if kind == "Cc" or (kind == "Cf" and not _visible_in_context(name, i)):
+            char = " ".join(filter(None, (f"U+{ord(ch):04X}", unicodedata.name(ch, ""))))
+            raise SeqLabError(f"{what} {name!r} contains {'a control' if kind == 'Cc' else 'an invisible'} "
+                              f"character {char} (character {i + 1}): remove it")
     return name
+
+
+def _visible_in_context(name: str, i: int) -> bool:
+    """Whether format character ``name[i]`` belongs to what is written: a zero-width (non-)joiner
+    between two letters or emoji (Persian, Indic scripts, family emoji need them), or a tag
+    character of a flag emoji (U+1F3F4 followed by tags). Anything else is invisible clutter."""
+    ch = name[i]
+    if ch in JOINERS:
+        return 0 < i < len(name) - 1 and all(
+            not n.isspace() and unicodedata.category(n) not in ("Cc", "Cf") for n in (name[i - 1], name[i + 1]))
+    if 0xE0020 <= ord(ch) <= 0xE007F:
+        start = i
+        while start > 0 and 0xE0020 <= ord(name[start - 1]) <= 0xE007F:
+            start -= 1
+        return start > 0 and name[start - 1] == "\U0001F3F4"
+    return False
+
+
+def name_key(name: str) -> str:
+    """What names are compared by: NFKC, case-folded, zero-width joiners dropped, spaces collapsed.
+
+    So ``English NER``, ``english ner``, ``ＥＮＧＬＩＳＨ NER`` and ``English  NER`` are one name.
+    """
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    return " ".join(folded.translate(DROPPED_IN_KEY).split())
+
+
+def _refuse_look_alike(name: str, existing: Iterable[str], what: str, where: str = "") -> None:
+    """Refuse ``name`` when it is one of ``existing`` by :func:`name_key` (the same, or a look-alike)."""
+    key = name_key(name)
+    clash = next((other for other in existing if name_key(other) == key), None)
+    if clash is None:
+        return
+    alike = "" if clash == name else (f": {name!r} looks the same (it differs only in case, width, spacing "
+                                      f"or zero-width joiners)")
+    raise SeqLabError(f"{what} {clash!r} already exists{where}{alike}")
 
 
 def _span_json(span: Span) -> list:

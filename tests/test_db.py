@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import re
 import sqlite3
 
 import pytest
@@ -195,3 +196,62 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
     with factory() as s:
         assert repo.count_documents(s, project_id)["new"] == 2000
         assert s.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+
+
+# ----------------------------------------------------------------------------- look-alike names
+
+
+@pytest.mark.parametrize("name", ["english ner", "ENGLISH NER", "English  NER", "ＥＮＧＬＩＳＨ ＮＥＲ",
+                                  "Engl\u200dish NER"])
+def test_a_project_name_that_only_looks_different_is_taken(factory, project, name):
+    with write_session(factory) as s, pytest.raises(SeqLabError, match="a project named 'English NER' already exists"):
+        repo.create_project(s, name)
+
+
+@pytest.mark.parametrize(("name", "character"), [
+    ("English NER\u200b", "U+200B ZERO WIDTH SPACE"),
+    ("\u202eREN hsilgnE", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+    ("English\u200eNER", "U+200E LEFT-TO-RIGHT MARK"),
+    ("\ufeffEnglish", "U+FEFF ZERO WIDTH NO-BREAK SPACE"),
+    ("NER\u200d", "U+200D ZERO WIDTH JOINER"),  # a joiner joins nothing at the end
+    ("Two\nlines", "U+000A"),
+])
+def test_invisible_characters_in_a_project_name_are_refused_by_name(factory, name, character):
+    with write_session(factory) as s, pytest.raises(SeqLabError, match=f"character {re.escape(character)}"):
+        repo.create_project(s, name)
+    with factory() as s:
+        assert repo.list_projects(s) == []
+
+
+@pytest.mark.parametrize("name", ["می\u200cخواهم", "👨\u200d👩\u200d👧", "🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"])
+def test_joiners_inside_a_word_or_emoji_are_part_of_the_name(factory, name):
+    with write_session(factory) as s:
+        assert repo.create_project(s, name).name == name
+
+
+def test_renaming_a_project_to_a_look_alike_of_another_is_refused(factory, project):
+    with write_session(factory) as s:
+        other = repo.create_project(s, "Other")
+    with write_session(factory) as s, pytest.raises(SeqLabError, match="looks the same"):
+        repo.update_project(s, other.id, name="english ner")
+    with write_session(factory) as s:  # changing the case of its own name is fine
+        assert repo.update_project(s, project.id, name="English ner").name == "English ner"
+
+
+def test_label_names_are_compared_like_project_names(factory, project):
+    with write_session(factory) as s, pytest.raises(SeqLabError, match="label 'PER' already exists in 'English NER'"):
+        repo.add_label(s, project.id, "per")
+    with write_session(factory) as s, pytest.raises(SeqLabError, match="U\\+200B ZERO WIDTH SPACE"):
+        repo.add_label(s, project.id, "GPE\u200b")
+    with write_session(factory) as s, pytest.raises(SeqLabError, match="label 'ORG' already exists"):
+        repo.rename_label(s, project.id, "PER", "ＯＲＧ")
+    with write_session(factory) as s:
+        repo.rename_label(s, project.id, "PER", "Per")  # its own name in another case
+        assert "Per" in repo.get_project(s, project.id).label_names
+
+
+def test_a_project_name_with_braces_still_gets_a_clear_duplicate_message(factory):
+    with write_session(factory) as s:
+        created = repo.create_project(s, "a {0} b", ["X"])
+    with write_session(factory) as s, pytest.raises(SeqLabError, match=re.escape("label 'X' already exists in 'a {0} b'")):
+        repo.add_label(s, created.id, "x")
