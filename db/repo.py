@@ -306,14 +306,19 @@ def _stored_hashes(session: Session, project_id: int, hashes: Sequence[str]) -> 
 
 
 def _insert_documents(session: Session, project_id: int, rows: list[dict[str, Any]]) -> list[int]:
-    """Bulk-insert ``documents`` rows; their new ids, in order."""
-    ids: list[int] = []
+    """Bulk-insert ``documents`` rows; their new ids, in order.
+
+    RETURNING without ``sort_by_parameter_order``: SQLite would then insert row by row. The ids
+    are matched to the rows by content hash instead (unique in a project).
+    """
+    ids: dict[str, int] = {}
     now = utcnow()
     for at in range(0, len(rows), IMPORT_BATCH):
         batch = [{**row, "project_id": project_id, "created_at": now, "updated_at": now}
                  for row in rows[at:at + IMPORT_BATCH]]
-        ids.extend(session.scalars(insert(Document).returning(Document.id, sort_by_parameter_order=True), batch))
-    return ids
+        ids.update((digest, doc_id) for doc_id, digest in
+                   session.execute(insert(Document).returning(Document.id, Document.content_hash), batch))
+    return [ids[row["content_hash"]] for row in rows]
 
 
 def _insert_spans(session: Session, documents: list[tuple[int, Sequence[Span]]], source: str, annotator: str) -> None:
