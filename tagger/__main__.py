@@ -7,10 +7,11 @@ import json
 import logging
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 from tqdm import tqdm
 
-from .spans import SeqLabError
+from .spans import Example, SeqLabError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,8 +39,7 @@ def _train_parser(sub) -> None:
     p.add_argument("--train", required=True, help="training file (column, JSONL)")
     p.add_argument("--dev", help="development file, evaluated every epoch; the best epoch is kept")
     p.add_argument("--out", required=True, help="model folder to write (atomically)")
-    p.add_argument("--scheme", help="tag scheme of column files (default: detected)")
-    p.add_argument("--strict", action="store_true", help="refuse invalid tag sequences instead of reading them as conlleval does")
+    _reading_flags(p)
     p.add_argument("--warm-start", help="a SeqLab model folder to continue from")
     defaults = TrainConfig()
     for f in fields(TrainConfig):
@@ -56,13 +56,32 @@ def _train_parser(sub) -> None:
     p.set_defaults(run=_run_train)
 
 
+def _reading_flags(p) -> None:
+    """--scheme and --strict: every command reads a column file the same way (see _read)."""
+    p.add_argument("--scheme", help="tag scheme of column files (default: detected)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse invalid tag sequences instead of reading them as conlleval does")
+
+
+def _read(path: str, args) -> list[Example]:
+    """The documents of ``path``, read by the one policy of every command (formats.read):
+    lenient with a warning, or ``--strict``; an empty file is an error."""
+    from .formats import FormatError, read
+
+    reading = read(Path(path), scheme=args.scheme, strict=args.strict)
+    for warning in reading.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not reading.examples:
+        raise FormatError("no documents in the file", file=Path(path).name)
+    return list(reading.examples)
+
+
 def _run_train(args) -> int:
-    from .formats import read_file
     from .train import TrainConfig, train
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    train_data = read_file(args.train, scheme=args.scheme, strict=args.strict)
-    dev_data = read_file(args.dev, scheme=args.scheme, strict=args.strict) if args.dev else []
+    train_data = _read(args.train, args)
+    dev_data = _read(args.dev, args) if args.dev else []
     print(f"train: {len(train_data)} documents; dev: {len(dev_data)}", file=sys.stderr)
     bar = tqdm(total=None, unit="step", file=sys.stderr, dynamic_ncols=True)
 
@@ -94,18 +113,18 @@ def _predict_parser(sub) -> None:
     p.add_argument("--model", required=True, help="SeqLab model folder")
     p.add_argument("input", nargs="?", default="-", help="input file, or - for standard input (default)")
     p.add_argument("--batch-size", type=int, default=32)
+    _reading_flags(p)
     p.set_defaults(run=_run_predict)
 
 
 def _run_predict(args) -> int:
-    from .formats import read_file
     from .predict import Tagger
 
-    tagger = Tagger.load(args.model, batch_size=args.batch_size)
     if args.input == "-":
         texts = [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
     else:
-        texts = [e.text for e in read_file(args.input)]
+        texts = [e.text for e in _read(args.input, args)]
+    tagger = Tagger.load(args.model, batch_size=args.batch_size)
     with tqdm(total=len(texts), unit="text", file=sys.stderr, disable=len(texts) < 500) as bar:
         for start in range(0, len(texts), 1024):  # chunks: a live bar, bounded memory
             chunk = texts[start : start + 1024]
@@ -120,19 +139,22 @@ def _evaluate_parser(sub) -> None:
                        description="Entity-level P/R/F1 (seqeval, strict IOB2) per label and overall.")
     p.add_argument("--model", required=True, help="SeqLab model folder")
     p.add_argument("--data", required=True, help="labelled file (column, JSONL)")
-    p.add_argument("--scheme", help="tag scheme of column files (default: detected)")
-    p.add_argument("--strict", action="store_true", help="refuse invalid tag sequences")
+    _reading_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(run=_run_evaluate)
 
 
 def _run_evaluate(args) -> int:
-    from .evaluate import evaluate
-    from .formats import read_file
+    from .evaluate import evaluate, unknown_labels
     from .predict import Tagger
 
+    data = _read(args.data, args)
     tagger = Tagger.load(args.model)
-    data = read_file(args.data, scheme=args.scheme, strict=args.strict)
+    unknown = unknown_labels(data, tagger.model.head.tags)
+    if unknown:
+        listed = ", ".join(f"{label} ({n} span{'s' if n > 1 else ''})" for label, n in unknown.items())
+        print(f"warning: {Path(args.data).name} has labels the model does not know: {listed}; "
+              "they count as missed", file=sys.stderr)
     report = evaluate(data, tagger.predict([e.text for e in data]))
     print(json.dumps(report.to_dict(), ensure_ascii=False) if args.json else report.table())
     return 0

@@ -104,6 +104,13 @@ def evaluate(gold: Sequence[Example], predicted: Sequence[Sequence[Span]]) -> Re
     )
 
 
+def unknown_labels(gold: Sequence[Example], tags: Sequence[str]) -> dict[str, int]:
+    """Labels of the gold spans that no tag of the model carries -> their span count, sorted."""
+    known = {tag.partition("-")[2] for tag in tags if tag != "O"}
+    counts = Counter(s.label for e in gold for s in e.spans if s.label not in known)
+    return dict(sorted(counts.items()))
+
+
 def _scores(y_true, y_pred, labels) -> tuple[Score, dict[str, Score]]:
     if not any(t != "O" for seq in y_true + y_pred for t in seq):
         return Score(0.0, 0.0, 0.0, 0), {}

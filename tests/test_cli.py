@@ -356,3 +356,131 @@ def test_invalid_iob2_sequence_is_refused_with_strict(tmp_path, capsys):
 
     assert code == 2
     assert "line 4" in err and "I-LOC" in err
+
+
+# ---------------------------------------------------------------- one reading policy (issue 18)
+
+
+def run_module(*argv) -> subprocess.CompletedProcess:
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run([sys.executable, "-m", "tagger", *map(str, argv)], cwd=root,
+                          capture_output=True, text=True, timeout=300)
+
+
+def reading_messages(stderr: str) -> list[str]:
+    """The warning and error lines about reading the data file (not training's own)."""
+    return [line for line in stderr.splitlines()
+            if line.startswith(("warning: ", "error: ")) and "data.conll" in line]
+
+
+def test_every_command_reads_an_invalid_sequence_with_the_same_warning_or_with_strict_the_same_error(
+        tiny_base, trained_dir, tmp_path):
+    data = tmp_path / "data.conll"
+    data.write_text(INVALID_IOB2, encoding="utf-8")
+    commands = {
+        "train": ["train", "--train", data, "--out", tmp_path / "model", "--base-model", tiny_base, *QUICK],
+        "evaluate": ["evaluate", "--model", trained_dir, "--data", data],
+        "predict": ["predict", "--model", trained_dir, data],
+    }
+    lenient = {name: run_module(*argv) for name, argv in commands.items()}
+    strict = {name: run_module(*argv, "--strict") for name, argv in commands.items()}
+
+    assert {name: done.returncode for name, done in lenient.items()} == dict.fromkeys(commands, 0)
+    assert {name: reading_messages(done.stderr) for name, done in lenient.items()} == dict.fromkeys(commands, [
+        "warning: data.conll: 1 tag sequence was repaired as conlleval does: line 4: tag 'I-LOC' "
+        "follows 'O' in IOB2 (a strict reading refuses it)"])
+    assert {name: done.returncode for name, done in strict.items()} == dict.fromkeys(commands, 2)
+    assert {name: reading_messages(done.stderr) for name, done in strict.items()} == dict.fromkeys(commands, [
+        "error: data.conll, line 4: tag 'I-LOC' follows 'O' in IOB2"])
+
+
+def test_predict_reads_an_invalid_sequence_as_train_and_evaluate_do(trained_dir, tmp_path, capsys):
+    path = tmp_path / "test.conll"
+    path.write_text(INVALID_IOB2, encoding="utf-8")
+
+    code, out, err = run(["predict", "--model", trained_dir, path], capsys)
+
+    assert code == 0, err
+    assert [r["text"] for r in parse_jsonl(out)] == ["Alice went to Paris .", "Bob visited London"]
+
+
+# ---------------------------------------------------------------- odd files: exit 2 naming file and line (issue 10)
+
+NESTED = '{"text": "Alice went to Paris .", "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
+BIG_NUMBER = '{"text": "Alice went to Paris .", "spans": [{"start": ' + "9" * 5000 + ', "end": 5, "label": "PER"}]}\n'
+
+
+@pytest.mark.parametrize("content, reason", [(NESTED, "nested more than"), (BIG_NUMBER, "a number has more than")])
+@pytest.mark.parametrize("command", ["train", "predict", "evaluate"])
+def test_odd_json_exits_2_naming_file_and_line(trained_dir, tmp_path, capsys, command, content, reason):
+    path = tmp_path / "odd.jsonl"
+    path.write_text('{"text": "Bob visited London"}\n' + content, encoding="utf-8")
+    argv = {"train": ["train", "--train", path, "--out", tmp_path / "model"],
+            "predict": ["predict", "--model", trained_dir, path],
+            "evaluate": ["evaluate", "--model", trained_dir, "--data", path]}[command]
+
+    code, _, err = run(argv, capsys)
+
+    assert code == 2
+    assert err.startswith(f"error: odd.jsonl, line 2: the record is {reason}" if "nested" in reason
+                          else f"error: odd.jsonl, line 2: {reason}")
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_seqlab_json_of_an_empty_object_exits_2(trained_dir, dev_file, tmp_path, capsys, command):
+    folder = tmp_path / "model"
+    shutil.copytree(trained_dir, folder)
+    (folder / "seqlab.json").write_text("{}", encoding="utf-8")
+    argv = {"predict": ["predict", "--model", folder, dev_file],
+            "evaluate": ["evaluate", "--model", folder, "--data", dev_file]}[command]
+
+    code, _, err = run(argv, capsys)
+
+    assert code == 2
+    assert "seqlab.json" in err and 'no "head"' in err
+
+
+@pytest.mark.parametrize("filename", ["model.safetensors", "seqlab_head.safetensors"])
+def test_truncated_weights_exit_2(trained_dir, dev_file, tmp_path, capsys, filename):
+    folder = tmp_path / "model"
+    shutil.copytree(trained_dir, folder)
+    (folder / filename).write_bytes((folder / filename).read_bytes()[:1000])
+
+    code, _, err = run(["evaluate", "--model", folder, "--data", dev_file], capsys)
+
+    assert code == 2
+    assert f"error: {filename} in " in err and "not a safetensors file" in err
+
+
+def test_evaluate_on_an_empty_file_exits_2(trained_dir, tmp_path, capsys):
+    path = tmp_path / "empty.conll"
+    path.write_text("\n\n", encoding="utf-8")
+
+    code, _, err = run(["evaluate", "--model", trained_dir, "--data", path], capsys)
+
+    assert code == 2
+    assert "error: empty.conll: no documents in the file" in err
+
+
+def test_evaluate_warns_about_labels_the_model_does_not_know(trained_dir, tmp_path, capsys):
+    path = tmp_path / "other.conll"
+    path.write_text("Alice B-PER\nwent O\nto O\nParis B-GPE\n\nBob B-FOO\nvisited O\nLondon B-GPE\n",
+                    encoding="utf-8")
+
+    code, _, err = run(["evaluate", "--model", trained_dir, "--data", path], capsys)
+
+    assert code == 0
+    assert ("warning: other.conll has labels the model does not know: FOO (1 span), GPE (2 spans); "
+            "they count as missed") in err
+
+
+def test_a_line_of_only_u_feff_is_read_as_blank_with_a_warning(trained_dir, tmp_path, capsys):
+    path = tmp_path / "dev.txt"
+    path.write_bytes(b"Alice B-PER\nwent O\n\xef\xbb\xbf\nBob B-PER\n")
+
+    code, out, err = run(["predict", "--model", trained_dir, path], capsys)
+
+    assert code == 0, err
+    assert "warning: dev.txt: 1 line holding only invisible characters was read as blank: line 3 (U+FEFF)" in err
+    assert [r["text"] for r in parse_jsonl(out)] == ["Alice went", "Bob"]
