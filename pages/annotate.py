@@ -1,37 +1,94 @@
-"""Annotate page: the queue of documents to correct, with the active model's suggestions pre-filled.
+"""Annotate page: the queue of documents to correct, in the browser-side span editor (ui/editor/).
 
-Editing is done with plain Streamlit widgets (see the README for why): the words of the text are
-pills; pick the first and last word of an entity and press its label's button (or its key).
+Every edit happens in the browser. Python hears of it twice: as a draft a moment after the last
+edit (stored, so a reload restores it) and on Accept. Both carry the document and the version the
+editor was opened on, so the page saves the document it showed; a save over a newer version is
+refused with a message and the person's spans stay, as their draft.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import partial
+
 import streamlit as st
 
-from services import SeqLabError, Span
-from ui import (active_tagger, annotator, colours, highlight_html, legend_html, md, project_picker,
-                selection_units, services, tokenizer)
+from services import SeqLabError, Span, StaleDocument
+from ui import active_tagger, annotator, md, project_picker, selection_units, services, tokenizer
+from ui.editor.editor import sent, span_editor
+from ui.editor.model import Layout, layout, to_spans
 
 CURRENT = "annotate_doc"  # session key: id of the document being corrected
+NOTICE = "annotate_notice"
 
 
-def work_key(doc_id: int) -> str:
-    return f"annotate_work_{doc_id}"
+@dataclass(frozen=True)
+class Opened:
+    """What the editor was opened on: the document's version, the spans it started from, the units."""
+
+    document_id: int
+    version: int
+    revision: int  # +1 each time the page reopens the editor on new spans (offset form, stored version)
+    spans: tuple[Span, ...]
+    layout: Layout
+    draft_at: datetime | None = None  # the spans are the annotator's draft, saved then
+    source: str = "suggestions"
 
 
-def selection_key(doc_id: int) -> str:
-    return f"annotate_sel_{doc_id}"
+def opened_key(doc_id: int) -> str:
+    return f"annotate_opened_{doc_id}"
 
 
-def current_document(project):
-    """The document being corrected: the remembered one while it still needs correcting, else the next."""
-    doc_id = st.session_state.get(CURRENT)
-    if doc_id is not None:
-        doc = services().document(doc_id)
-        if doc.project_id == project.id and doc.status in ("new", "predicted"):
-            return doc
-    doc = services().next_document(project.id)
+def editor_key(opened: Opened) -> str:
+    return f"annotate_editor_{opened.document_id}_{opened.revision}"
+
+
+def latest_key(doc_id: int) -> str:
+    """Session key of ``(seq, revision, spans)``: the newest spans the browser sent for the document."""
+    return f"annotate_latest_{doc_id}"
+
+
+def conflict_key(doc_id: int) -> str:
+    return f"annotate_conflict_{doc_id}"
+
+
+def attempts_key(doc_id: int) -> str:
+    """Refused Accepts of the document: the editor unlocks when this changes."""
+    return f"annotate_attempts_{doc_id}"
+
+
+def error_key(doc_id: int) -> str:
+    return f"annotate_error_{doc_id}"
+
+
+def current_document(project, who: str):
+    """The document on screen: the remembered one (never changed under a person's hands, even when
+    someone else corrects it meanwhile), the one in the address (a reload), else the next of the queue."""
+    for doc_id in (st.session_state.get(CURRENT), _address_document()):
+        if doc_id is None:
+            continue
+        try:
+            doc = services().document(doc_id)
+        except SeqLabError:  # deleted meanwhile
+            continue
+        if doc.project_id == project.id and (doc.status in ("new", "predicted") or opened_key(doc.id) in st.session_state
+                                             or services().draft(doc.id, who) is not None):
+            return _remember(doc)
+    return _remember(services().next_document(project.id))
+
+
+def _address_document() -> int | None:
+    value = st.query_params.get("doc")
+    return int(value) if value and value.isdigit() else None
+
+
+def _remember(doc):
     st.session_state[CURRENT] = doc.id if doc else None
+    if doc:
+        st.query_params["doc"] = str(doc.id)
+    else:
+        st.query_params.pop("doc", None)
     return doc
 
 
@@ -42,106 +99,211 @@ def suggestions(doc, tagger) -> list[Span]:
     return list(services().predict(tagger, [doc.text])[0])
 
 
-def add_span(doc_id: int, text: str, label: str) -> None:
-    """Callback of a label button: the selected words (first to last) become one span.
-
-    Spans it overlaps are replaced, so relabelling by reselecting works too.
-    """
-    chosen = st.session_state.get(selection_key(doc_id)) or []
-    if not chosen:
-        st.session_state["annotate_notice"] = "Select the words of the entity first, then press its label."
-        return
-    units = selection_units(text)
-    new = Span(units[min(chosen)][0], units[max(chosen)][1], label)
-    work = [s for s in st.session_state[work_key(doc_id)] if s.end <= new.start or s.start >= new.end]
-    st.session_state[work_key(doc_id)] = sorted(work + [new])
-    st.session_state[selection_key(doc_id)] = []
+def open_document(doc, tagger, who: str, revision: int = 0, stored: bool = False) -> Opened:
+    """Open the editor on the annotator's draft when there is one, else the suggestions (or, with
+    ``stored``, the spans stored now)."""
+    draft = None if stored else services().draft(doc.id, who)
+    if draft is not None:
+        spans, version, source = draft.spans, draft.base_version, "your draft"
+    elif stored:
+        spans, version, source = doc.spans, doc.version, "the stored version"
+    else:
+        spans, version, source = tuple(suggestions(doc, tagger)), doc.version, "suggestions"
+    return Opened(doc.id, version, revision, tuple(sorted(spans)), layout(doc.text, selection_units(doc.text), spans),
+                  draft.updated_at if draft else None, source)
 
 
-def add_exact(doc_id: int, start: int, end: int, label: str) -> None:
-    """Callback of the character-offset form (for edges inside words)."""
-    new = Span(int(start), int(end), label)
-    work = [s for s in st.session_state[work_key(doc_id)] if s.end <= new.start or s.start >= new.end]
-    st.session_state[work_key(doc_id)] = sorted(work + [new])
+def reopen(opened: Opened, spans, **changes) -> Opened:
+    """The editor again, on new spans (a new revision: the units may be cut differently)."""
+    text = opened.layout.text
+    return replace(opened, revision=opened.revision + 1, spans=tuple(sorted(spans)),
+                   layout=layout(text, selection_units(text), spans), **changes)
 
 
-def delete_span(doc_id: int, index: int) -> None:
-    work = list(st.session_state[work_key(doc_id)])
-    del work[index]
-    st.session_state[work_key(doc_id)] = work
+def current_spans(opened: Opened) -> list[Span]:
+    """The newest spans of the document on screen: what the browser last sent, else what it opened on."""
+    latest = st.session_state.get(latest_key(opened.document_id))
+    if latest and latest[1] == opened.revision:
+        return list(latest[2])
+    return list(opened.spans)
 
 
-def relabel_span(doc_id: int, index: int, widget: str) -> None:
-    work = list(st.session_state[work_key(doc_id)])
-    old = work[index]
-    work[index] = Span(old.start, old.end, st.session_state[widget])
-    st.session_state[work_key(doc_id)] = work
+def received(project, doc_id: int, name: str) -> tuple[Opened, object, list[Span]] | None:
+    """What the editor of document ``doc_id`` sent as ``name``, as spans, or None when it is not for
+    the editor on screen (an older revision). The newest of them is remembered."""
+    opened = st.session_state.get(opened_key(doc_id))
+    if opened is None:
+        return None
+    value = sent(editor_key(opened), name)
+    if value is None or value.document_id != doc_id or value.revision != opened.revision:
+        return None
+    spans = to_spans(opened.layout, value.ranges, project.label_names)
+    latest = st.session_state.get(latest_key(doc_id))
+    if latest is None or latest[1] != opened.revision or value.seq >= latest[0]:
+        st.session_state[latest_key(doc_id)] = (value.seq, opened.revision, spans)
+    return opened, value, spans
 
 
-def words_section(project, doc) -> None:
-    """Word pills to select, and one button per label (with its keyboard shortcut)."""
-    units = selection_units(doc.text)
-    st.pills("Select the words of an entity (first and last are enough)", list(range(len(units))),
-             selection_mode="multi", key=selection_key(doc.id),
-             format_func=lambda i: md(doc.text[units[i][0]:units[i][1]]))  # pills render markdown
-    cols = st.columns(max(1, len(project.labels)))
-    for col, label in zip(cols, project.labels):
-        # Streamlit shows the shortcut key on the button itself
-        col.button(label.name, key=f"annotate_add_{label.name}", shortcut=label.shortcut or None,
-                   on_click=add_span, args=(doc.id, doc.text, label.name), width="stretch")
+def _guarded(doc_id: int, action) -> None:
+    """Run a callback's work; a domain error goes to the page (a callback cannot draw it)."""
+    try:
+        action()
+    except SeqLabError as exc:
+        st.session_state[error_key(doc_id)] = str(exc)
+        st.session_state[attempts_key(doc_id)] = st.session_state.get(attempts_key(doc_id), 0) + 1
 
 
-def spans_section(project, doc) -> None:
-    """The current spans: change a label, delete one."""
-    work = st.session_state[work_key(doc.id)]
-    if not work:
-        st.caption("No entities yet.")
-    for i, span in enumerate(work):
-        cols = st.columns([4, 2, 1])
-        cols[0].markdown(f"{i + 1}. **{md(doc.text[span.start:span.end])}** `[{span.start}, {span.end})`")
-        widget = f"annotate_label_{doc.id}_{i}_{span.start}_{span.end}"
-        names = project.label_names
-        cols[1].selectbox("Label", names, index=names.index(span.label) if span.label in names else 0, key=widget,
-                          label_visibility="collapsed", on_change=relabel_span, args=(doc.id, i, widget))
-        cols[2].button("Delete", key=f"annotate_del_{doc.id}_{i}_{span.start}", on_click=delete_span,
-                       args=(doc.id, i))
+def on_work(project, doc_id: int, who: str) -> None:
+    """The draft: the browser's spans a moment after the last edit."""
+    def save():
+        got = received(project, doc_id, "work")
+        if got is not None:
+            opened, _, spans = got
+            services().save_draft(doc_id, who, spans, base_version=opened.version)
+            st.session_state[f"annotate_draft_saved_{doc_id}"] = datetime.now()
+    _guarded(doc_id, save)
 
 
-def exact_section(project, doc) -> None:
+def on_accept(project, doc_id: int, who: str) -> None:
+    """Accept: store the spans on the version they were made from; a newer stored version refuses."""
+    def save():
+        got = received(project, doc_id, "accept")
+        if got is None:
+            return
+        opened, value, spans = got
+        try:
+            services().save_correction(value.document_id, spans, annotator=who, expected_version=value.version)
+        except StaleDocument as exc:
+            services().save_draft(doc_id, who, spans, base_version=value.version)
+            st.session_state[conflict_key(doc_id)] = str(exc)
+            st.session_state[attempts_key(doc_id)] = st.session_state.get(attempts_key(doc_id), 0) + 1
+            return
+        move_on(project, doc_id, f"Saved document #{doc_id}.")
+    _guarded(doc_id, save)
+
+
+def on_skip(project, doc_id: int, who: str) -> None:
+    """Skip: the document stays in the queue; edits made to it are kept as the draft."""
+    def skip():
+        got = received(project, doc_id, "skip")
+        if got is None:
+            return
+        opened, _, spans = got
+        edited = {s.key() for s in spans} != {s.key() for s in opened.spans}
+        if edited:
+            services().save_draft(doc_id, who, spans, base_version=opened.version)
+        move_on(project, doc_id, f"Skipped document #{doc_id}" + ("; your edits are kept as a draft." if edited else "."))
+    _guarded(doc_id, skip)
+
+
+def move_on(project, doc_id: int, notice: str) -> None:
+    """Forget the document's editor and open the next one of the queue."""
+    for key in (opened_key(doc_id), latest_key(doc_id), conflict_key(doc_id), error_key(doc_id), attempts_key(doc_id)):
+        st.session_state.pop(key, None)
+    nxt = services().next_document(project.id, after_id=doc_id) or services().next_document(project.id)
+    _remember(nxt)
+    st.session_state[NOTICE] = notice
+
+
+def load_stored(doc_id: int, who: str) -> None:
+    """After a refused save: drop the draft, edit the version stored now."""
+    services().discard_draft(doc_id, who)
+    doc = services().document(doc_id)
+    old = st.session_state[opened_key(doc_id)]
+    st.session_state[opened_key(doc_id)] = reopen(old, doc.spans, version=doc.version, draft_at=None,
+                                                  source="the stored version")
+    for key in (conflict_key(doc_id), latest_key(doc_id)):
+        st.session_state.pop(key, None)
+
+
+def save_over(project, doc_id: int, who: str) -> None:
+    """After a refused save: store this person's spans anyway (the stored ones stay in the history)."""
+    spans = current_spans(st.session_state[opened_key(doc_id)])
+    _guarded(doc_id, lambda: (services().save_correction(doc_id, spans, annotator=who),
+                              move_on(project, doc_id, f"Saved your spans over document #{doc_id}; "
+                                                       "the version they replaced is in its history.")))
+
+
+def discard_draft(doc, tagger, who: str) -> None:
+    services().discard_draft(doc.id, who)
+    old = st.session_state[opened_key(doc.id)]
+    st.session_state[opened_key(doc.id)] = reopen(old, suggestions(doc, tagger), version=doc.version,
+                                                  draft_at=None, source="suggestions")
+    st.session_state.pop(latest_key(doc.id), None)
+
+
+def add_exact(project, doc, who: str) -> None:
+    """The character-offset form (for an edge inside a word): the span replaces those it overlaps."""
+    opened = st.session_state[opened_key(doc.id)]
+    start = int(st.session_state[f"annotate_start_{doc.id}"])
+    end = int(st.session_state[f"annotate_end_{doc.id}"])
+    new = Span(start, end, st.session_state[f"annotate_exact_label_{doc.id}"])
+    work = [s for s in current_spans(opened) if s.end <= new.start or s.start >= new.end] + [new]
+
+    def save():
+        services().save_draft(doc.id, who, work, base_version=opened.version)
+        st.session_state[opened_key(doc.id)] = reopen(opened, work)
+        st.session_state.pop(latest_key(doc.id), None)
+    _guarded(doc.id, save)
+
+
+def exact_section(project, doc, who: str) -> None:
     with st.expander("Add a span by character offsets (for an edge inside a word)"):
         cols = st.columns(3)
         start = cols[0].number_input("Start", 0, len(doc.text), 0, key=f"annotate_start_{doc.id}")
         end = cols[1].number_input("End", 0, len(doc.text), 0, key=f"annotate_end_{doc.id}")
-        label = cols[2].selectbox("Label", project.label_names, key=f"annotate_exact_label_{doc.id}")
+        cols[2].selectbox("Label", project.label_names, key=f"annotate_exact_label_{doc.id}")
         st.caption(f"Covers: {md(repr(doc.text[int(start):int(end)]))}")
-        st.button("Add span", key=f"annotate_exact_add_{doc.id}", on_click=add_exact,
-                  args=(doc.id, start, end, label), disabled=end <= start)
+        st.button("Add span", key=f"annotate_exact_add_{doc.id}", on_click=add_exact, args=(project, doc, who),
+                  disabled=end <= start)
 
 
-def accept(project, doc, who: str) -> None:
-    """Store the spans as the correction and move to the next document."""
-    try:
-        services().save_correction(doc.id, st.session_state[work_key(doc.id)], annotator=who)
-    except SeqLabError as exc:
-        st.error(md(str(exc)))
-        return
-    nxt = services().next_document(project.id, after_id=doc.id) or services().next_document(project.id)
-    st.session_state[CURRENT] = nxt.id if nxt else None
-    st.session_state["annotate_notice"] = f"Saved document #{doc.id}."
-    st.rerun()
-
-
-def skip(project, doc) -> None:
-    nxt = services().next_document(project.id, after_id=doc.id) or services().next_document(project.id)
-    st.session_state[CURRENT] = nxt.id if nxt else None
-    st.rerun()
-
-
-def edge_warnings(project, doc, tagger) -> None:
+def edge_warnings(project, doc, tagger, spans) -> None:
     """Warn when a span edge cuts inside one of the model's subwords (it can only learn whole ones)."""
     tok = tagger.encoder.tokenizer if tagger is not None else tokenizer(project.base_model)
-    for message in services().subword_edge_warnings(tok, doc.text, st.session_state[work_key(doc.id)]):
+    for message in services().subword_edge_warnings(tok, doc.text, spans):
         st.warning(md(f"Cuts a model subword: {message}"))
+
+
+def changed_meanwhile(doc, opened: Opened) -> None:
+    """Say so when the stored document is newer than the one being edited (another tab or person)."""
+    if doc.version == opened.version or conflict_key(doc.id) in st.session_state:
+        return
+    last = services().history(doc.id)[-1:] or None
+    by = f" by {last[0].annotator} at {last[0].at:%H:%M:%S}" if last else ""
+    st.warning(md(f"Document #{doc.id} was changed{by} after you opened it (you are editing version "
+                  f"{opened.version}, the stored one is version {doc.version}). Accept will ask before "
+                  "replacing it."))
+
+
+def conflict_section(project, doc, who: str) -> None:
+    message = st.session_state.get(conflict_key(doc.id))
+    if message is None:
+        return
+    st.error(md(message))
+    left, right, _ = st.columns([2, 2, 3])
+    left.button("Load the stored version", key=f"annotate_load_stored_{doc.id}", on_click=load_stored,
+                args=(doc.id, who), width="stretch")
+    right.button("Save mine over it", key=f"annotate_save_over_{doc.id}", on_click=save_over,
+                 args=(project, doc.id, who), width="stretch")
+
+
+def header(doc, opened: Opened, version) -> None:
+    model = f"model {version.name}" if version else "no model yet: add the entities yourself"
+    source = {"suggestions": f"suggestions from {model}"}.get(opened.source, opened.source)
+    saved = st.session_state.get(f"annotate_draft_saved_{doc.id}")
+    draft = f" · draft saved {saved:%H:%M:%S}" if saved else ""
+    st.caption(f"Document #{doc.id} · split {md(doc.split)} · {md(source)}{draft}")
+
+
+def draft_notice(doc, opened: Opened, tagger, who: str) -> None:
+    if opened.draft_at is None:
+        return
+    left, right = st.columns([5, 1])
+    left.info(f"Your draft of this document from {opened.draft_at:%Y-%m-%d %H:%M:%S} is restored: "
+              "it is not accepted yet.")
+    right.button("Discard draft", key=f"annotate_discard_{doc.id}", on_click=discard_draft,
+                 args=(doc, tagger, who))
 
 
 project = project_picker()
@@ -149,27 +311,28 @@ who = annotator()
 st.title("Annotate")
 progress = services().queue_progress(project.id)
 st.progress(progress.fraction, text=f"{progress.done} of {progress.total} documents corrected")
-notice = st.session_state.pop("annotate_notice", None)
+notice = st.session_state.pop(NOTICE, None)
 if notice:
-    st.toast(notice)
-doc = current_document(project)
+    st.toast(md(notice))
+doc = current_document(project, who)
 if doc is None:
     st.success("Nothing left to correct in this project. Add texts on the Tag or Data page, or train a model.")
     st.stop()
 
 tagger, version = active_tagger(project)
-if work_key(doc.id) not in st.session_state:
-    st.session_state[work_key(doc.id)] = sorted(suggestions(doc, tagger))
-source = f"suggestions from model {version.name}" if version else "no model yet: add the entities yourself"
-st.caption(f"Document #{doc.id} · split {md(doc.split)} · {md(source)}")
-st.html(legend_html(colours(project)))
-st.html(highlight_html(doc.text, st.session_state[work_key(doc.id)], colours(project), numbered=True))
-edge_warnings(project, doc, tagger)
-words_section(project, doc)
-spans_section(project, doc)
-exact_section(project, doc)
-left, right, _ = st.columns([2, 1, 3])
-if left.button("Accept", key="annotate_accept", type="primary", shortcut="ctrl+enter", width="stretch"):
-    accept(project, doc, who)
-if right.button("Skip", key="annotate_skip", width="stretch"):
-    skip(project, doc)
+if opened_key(doc.id) not in st.session_state:
+    st.session_state[opened_key(doc.id)] = open_document(doc, tagger, who)
+opened = st.session_state[opened_key(doc.id)]
+header(doc, opened, version)
+draft_notice(doc, opened, tagger, who)
+changed_meanwhile(doc, opened)
+conflict_section(project, doc, who)
+error = st.session_state.pop(error_key(doc.id), None)
+if error:
+    st.error(md(error))
+span_editor(opened.layout, opened.spans, project.labels, key=editor_key(opened), document_id=doc.id,
+            version=opened.version, revision=opened.revision, attempts=st.session_state.get(attempts_key(doc.id), 0),
+            on_work=partial(on_work, project, doc.id, who), on_accept=partial(on_accept, project, doc.id, who),
+            on_skip=partial(on_skip, project, doc.id, who))
+edge_warnings(project, doc, tagger, current_spans(opened))
+exact_section(project, doc, who)

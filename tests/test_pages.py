@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html import unescape
 
 import pytest
 import streamlit as st
+from streamlit.components.v2.bidi_component.main import _make_trigger_id
+from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
 
 import ui
@@ -114,33 +117,72 @@ def test_a_newly_activated_version_is_used_without_restarting(svc, project, trai
 # ----------------------------------------------------------------------------- Annotate
 
 
-def words(at: AppTest, doc_id: int) -> list[str]:
-    return [unmd(o) for o in at.pills(key=f"annotate_sel_{doc_id}").options]
+def editor(at: AppTest):
+    """The span editor element on the page (AppTest shows a components v2 element as unknown)."""
+    found = [e for e in at.main if getattr(e, "proto", None) is not None
+             and getattr(e.proto, "component_name", "") == "seqlab_span_editor"]
+    assert len(found) == 1, f"{len(found)} span editors on the page"
+    return found[0]
 
 
-def pick(at: AppTest, doc_id: int, words: list[int]) -> None:
-    pills = at.pills(key=f"annotate_sel_{doc_id}")
-    pills.set_value(words)
+def editor_data(at: AppTest) -> dict:
+    """What the page sent to the browser: units, gaps, spans as unit ranges, document and version."""
+    return json.loads(editor(at).proto.json)
 
 
-def test_annotate_adds_relabels_deletes_and_accepts(svc, project):
-    fresh = svc.create_project("Fresh", ["PER", "ORG", "LOC"])
-    svc.import_file(fresh.id, "queue.txt", b"Alice met Bob in Paris .\nCarol went home .\n")
-    doc = svc.next_document(fresh.id)
+def unit_index(at: AppTest, word: str) -> int:
+    return editor_data(at)["units"].index(word)
+
+
+def send(at: AppTest, event: str, ranges, **changes) -> AppTest:
+    """Run the page as if the browser's editor sent ``event`` ("work", "accept" or "skip") with the
+    spans ``ranges`` [(first unit, last unit + 1, label)], for the document and version it shows
+    (``changes`` overrides them, e.g. an older version)."""
+    data = editor_data(at)
+    value = {"doc": data["doc"], "version": data["version"], "revision": data["revision"],
+             "seq": changes.pop("seq", 1), "spans": [list(r) for r in ranges], **changes}
+    states = at._tree.get_widget_states()
+    element_id = editor(at).proto.id
+    if event == "work":
+        state = WidgetState(id=element_id, json_value=json.dumps({"work": value}))
+    else:
+        state = WidgetState(id=_make_trigger_id(element_id, "events"),
+                            json_trigger_value=json.dumps([{"event": event, "value": value}]))
+    kept = [w for w in states.widgets if w.id != state.id]
+    del states.widgets[:]
+    states.widgets.extend([*kept, state])
+    return at._run(states)  # AppTest has no setter for a custom component's value
+
+
+def shown_spans(at: AppTest) -> list[tuple[str, str]]:
+    """(text, label) of each span the editor shows."""
+    data = editor_data(at)
+    units, gaps = data["units"], data["gaps"]
+    return [("".join(gaps[k] + units[k] if k > i else units[k] for k in range(i, j)), label)
+            for i, j, label, _ in data["spans"]]
+
+
+def queue(svc, texts: str, labels=("PER", "ORG", "LOC"), name="Fresh"):
+    fresh = svc.create_project(name, list(labels))
+    svc.import_file(fresh.id, "queue.txt", texts.encode())
+    return fresh, svc.next_document(fresh.id)
+
+
+def test_annotate_opens_the_document_in_the_editor_as_units(svc, project):
+    fresh, doc = queue(svc, "Alice met Bob in Paris .\nCarol went home .\n")
     at = page("annotate", project_id=fresh.id)
     assert not at.exception
-    assert words(at, doc.id) == ["Alice", "met", "Bob", "in", "Paris", "."]
-    pick(at, doc.id, [0])
-    at.button(key="annotate_add_PER").click().run()
-    pick(at, doc.id, [2])
-    at.button(key="annotate_add_ORG").click().run()
-    pick(at, doc.id, [4])
-    at.button(key="annotate_add_LOC").click().run()
-    assert not at.exception
-    assert at.session_state[f"annotate_work_{doc.id}"] == [Span(0, 5, "PER"), Span(10, 13, "ORG"), Span(17, 22, "LOC")]
-    at.selectbox(key=f"annotate_label_{doc.id}_1_10_13").select("PER").run()  # relabel Bob
-    at.button(key=f"annotate_del_{doc.id}_2_17").click().run()  # delete Paris
-    at.button(key="annotate_accept").click().run()
+    data = editor_data(at)
+    assert data["units"] == ["Alice", "met", "Bob", "in", "Paris", "."]
+    assert (data["doc"], data["version"], data["mode"]) == (doc.id, doc.version, "edit")
+    assert [(lb["name"], lb["key"]) for lb in data["labels"]] == [("PER", "1"), ("ORG", "2"), ("LOC", "3")]
+    assert any(f"Document #{doc.id} ·" in t for t in shown(at))
+
+
+def test_accept_stores_the_spans_the_editor_sent_and_opens_the_next_document(svc, project):
+    fresh, doc = queue(svc, "Alice met Bob in Paris .\nCarol went home .\n")
+    at = page("annotate", project_id=fresh.id)
+    send(at, "accept", [(0, 1, "PER"), (2, 3, "PER")])
     assert not at.exception
     saved = svc.document(doc.id)
     assert saved.status == "corrected" and saved.spans == (Span(0, 5, "PER"), Span(10, 13, "PER"))
@@ -148,6 +190,7 @@ def test_annotate_adds_relabels_deletes_and_accepts(svc, project):
     assert svc.history(doc.id)[-1].annotator == "you"
     nxt = svc.next_document(fresh.id)
     assert at.session_state["annotate_doc"] == nxt.id and nxt.text == "Carol went home ."
+    assert editor_data(at)["doc"] == nxt.id and editor_data(at)["units"][0] == "Carol"
     assert at.get("progress")[0].value is not None
 
 
@@ -157,51 +200,33 @@ def test_annotate_prefills_the_active_models_suggestions(svc, project, with_mode
                if d and d.text == "Dave went to London .")
     at = page("annotate", annotate_doc=doc.id)
     assert not at.exception
-    work = at.session_state[f"annotate_work_{doc.id}"]
-    assert {(doc.text[s.start:s.end], s.label) for s in work} >= {("Dave", "PER"), ("London", "LOC")}
+    assert {("Dave", "PER"), ("London", "LOC")} <= set(shown_spans(at))
+    assert all(score is not None for *_, score in editor_data(at)["spans"])  # for the dashed unsure ones
     assert any("suggestions from model v1" in t for t in shown(at))
 
 
-def test_selecting_first_and_last_word_makes_one_span_and_replaces_overlaps(svc, project):
-    fresh = svc.create_project("Multi", ["ORG", "LOC"])
-    svc.import_file(fresh.id, "q.txt", b"He joined the United Nations today .\n")
-    doc = svc.next_document(fresh.id)
-    at = page("annotate", project_id=fresh.id)
-    pick(at, doc.id, [4])
-    at.button(key="annotate_add_LOC").click().run()
-    pick(at, doc.id, [3, 4])
-    at.button(key="annotate_add_ORG").click().run()
-    start = len("He joined the ")
-    assert at.session_state[f"annotate_work_{doc.id}"] == [Span(start, start + len("United Nations"), "ORG")]
-
-
 def test_annotate_works_per_character_for_chinese_and_keeps_emoji_whole(svc, project):
-    fresh = svc.create_project("Chinese", ["LOC"])
-    text = "我在北京工作👩‍👩‍👧。"
-    svc.import_file(fresh.id, "zh.txt", text.encode())
-    doc = svc.next_document(fresh.id)
+    fresh, doc = queue(svc, "我在北京工作👩‍👩‍👧。", labels=["LOC"], name="Chinese")
     at = page("annotate", project_id=fresh.id)
-    # (Streamlit shows an option that is only an emoji as the pill's icon, so its text is empty)
-    assert words(at, doc.id) == ["我", "在", "北", "京", "工", "作", "", "。"]
-    pick(at, doc.id, [2, 3])
-    at.button(key="annotate_add_LOC").click().run()
-    at.button(key="annotate_accept").click().run()
+    assert editor_data(at)["units"] == ["我", "在", "北", "京", "工", "作", "👩‍👩‍👧", "。"]
+    send(at, "accept", [(2, 4, "LOC")])
     assert not at.exception
     saved = svc.document(doc.id)
     assert [(saved.text[s.start:s.end], s.label) for s in saved.spans] == [("北京", "LOC")]
 
 
-def test_a_span_edge_inside_a_subword_is_warned_about(svc, project):
-    fresh = svc.create_project("Edges", ["ORG"])
-    svc.import_file(fresh.id, "q.txt", b"Unbelievable results .\n")
-    doc = svc.next_document(fresh.id)
+def test_a_span_edge_inside_a_subword_is_warned_about_and_cuts_the_word_in_the_editor(svc, project):
+    fresh, doc = queue(svc, "Unbelievable results .\n", labels=["ORG"], name="Edges")
     at = page("annotate", project_id=fresh.id)
     at.number_input(key=f"annotate_start_{doc.id}").set_value(0)
     at.number_input(key=f"annotate_end_{doc.id}").set_value(3).run()
     at.button(key=f"annotate_exact_add_{doc.id}").click().run()
     assert not at.exception
-    assert at.session_state[f"annotate_work_{doc.id}"] == [Span(0, 3, "ORG")]
+    assert editor_data(at)["units"][:2] == ["Unb", "elievable"]
+    assert shown_spans(at) == [("Unb", "ORG")]
     assert any("Cuts a model subword" in unmd(w.value) for w in at.warning)
+    send(at, "accept", [(0, 1, "ORG")])
+    assert svc.document(doc.id).spans == (Span(0, 3, "ORG"),)
 
 
 def test_annotate_says_when_the_queue_is_empty(svc, project):
@@ -209,6 +234,105 @@ def test_annotate_says_when_the_queue_is_empty(svc, project):
     at = page("annotate", project_id=fresh.id)
     assert not at.exception
     assert any("Nothing left to correct" in t for t in shown(at))
+
+
+def test_the_editors_draft_is_stored_and_a_new_session_restores_it(svc, project):
+    fresh, doc = queue(svc, "Alice met Bob in Paris .\n")
+    at = page("annotate", project_id=fresh.id)
+    send(at, "work", [(4, 5, "LOC")])
+    assert not at.exception
+    draft = svc.draft(doc.id, "you")
+    assert draft.spans == (Span(17, 22, "LOC"),) and draft.base_version == doc.version
+    assert svc.document(doc.id).status == "new"  # a draft is not a correction
+    again = page("annotate", project_id=fresh.id)  # a reload: a new session
+    assert shown_spans(again) == [("Paris", "LOC")]
+    assert any("Your draft of this document" in unmd(i.value) for i in again.info)
+
+
+def test_discarding_the_draft_goes_back_to_the_suggestions(svc, project):
+    fresh, doc = queue(svc, "Alice met Bob in Paris .\n")
+    svc.save_draft(doc.id, "you", [Span(17, 22, "LOC")], base_version=doc.version)
+    at = page("annotate", project_id=fresh.id)
+    at.button(key=f"annotate_discard_{doc.id}").click().run()
+    assert not at.exception
+    assert shown_spans(at) == [] and svc.draft(doc.id, "you") is None
+
+
+def test_skip_keeps_the_edits_as_a_draft_and_opens_the_next_document(svc, project):
+    fresh, doc = queue(svc, "Alice met Bob .\nCarol went home .\n")
+    at = page("annotate", project_id=fresh.id)
+    send(at, "skip", [(0, 1, "PER")])
+    assert not at.exception
+    assert svc.draft(doc.id, "you").spans == (Span(0, 5, "PER"),)
+    assert svc.document(doc.id).status == "new"
+    assert editor_data(at)["units"][0] == "Carol"
+
+
+def two_tabs_on_one_document(svc):
+    """Tab A and tab B (two sessions) open the same document; A accepts a span on it."""
+    fresh, doc = queue(svc, "Alice met Bob .\nCarol went home .\n")
+    tab_a = page("annotate", project_id=fresh.id)
+    tab_b = page("annotate", project_id=fresh.id)
+    assert editor_data(tab_a)["doc"] == editor_data(tab_b)["doc"] == doc.id
+    send(tab_a, "accept", [(0, 1, "PER")])
+    return fresh, doc, tab_b
+
+
+def test_a_save_over_a_newer_version_is_refused_and_keeps_the_work_as_a_draft(svc, project):
+    fresh, doc, tab_b = two_tabs_on_one_document(svc)
+    send(tab_b, "accept", [(2, 3, "PER")])  # B marks Bob, accepts on the version it opened
+    assert not tab_b.exception
+    assert any("was changed" in unmd(e.value) for e in tab_b.error)
+    assert svc.document(doc.id).spans == (Span(0, 5, "PER"),)  # A's correction stands
+    assert svc.draft(doc.id, "you").spans == (Span(10, 13, "PER"),)  # B's work is kept
+    second = svc.next_document(fresh.id)
+    assert svc.document(second.id).status == "new" and not svc.document(second.id).spans  # nothing saved there
+    assert editor_data(tab_b)["doc"] == doc.id  # B still sees the document it worked on
+    assert editor_data(tab_b)["attempts"] == 1  # the editor unlocks
+
+
+def test_after_a_refused_save_mine_can_be_saved_over_it_on_purpose(svc, project):
+    fresh, doc, tab_b = two_tabs_on_one_document(svc)
+    send(tab_b, "accept", [(2, 3, "PER")])
+    tab_b.button(key=f"annotate_save_over_{doc.id}").click().run()
+    assert not tab_b.exception
+    assert svc.document(doc.id).spans == (Span(10, 13, "PER"),)
+    assert [h.after for h in svc.history(doc.id)][-2:] == [(Span(0, 5, "PER"),), (Span(10, 13, "PER"),)]
+    assert editor_data(tab_b)["doc"] != doc.id
+
+
+def test_after_a_refused_save_the_stored_version_can_be_loaded(svc, project):
+    fresh, doc, tab_b = two_tabs_on_one_document(svc)
+    send(tab_b, "accept", [(2, 3, "PER")])
+    tab_b.button(key=f"annotate_load_stored_{doc.id}").click().run()
+    assert not tab_b.exception
+    assert shown_spans(tab_b) == [("Alice", "PER")]
+    assert editor_data(tab_b)["version"] == svc.document(doc.id).version
+    assert svc.draft(doc.id, "you") is None
+    send(tab_b, "accept", [(0, 1, "PER"), (2, 3, "PER")])  # now on the newest version: saved
+    assert svc.document(doc.id).spans == (Span(0, 5, "PER"), Span(10, 13, "PER"))
+
+
+def test_the_page_warns_as_soon_as_the_document_changed_elsewhere(svc, project):
+    fresh, doc, tab_b = two_tabs_on_one_document(svc)
+    send(tab_b, "work", [(2, 3, "PER")])  # B's draft arrives after A's save
+    assert any("after you opened it" in unmd(w.value) for w in tab_b.warning)
+    assert editor_data(tab_b)["doc"] == doc.id
+
+
+def test_a_value_from_an_older_editor_of_the_document_is_not_applied(svc, project):
+    fresh, doc = queue(svc, "Alice met Bob .\n")
+    at = page("annotate", project_id=fresh.id)
+    send(at, "accept", [(0, 1, "PER")], revision=5)
+    assert svc.document(doc.id).status == "new"
+
+
+def test_two_hundred_labels_all_reach_the_editor_with_keys_only_where_set(svc, project):
+    fresh, doc = queue(svc, "Alice met Bob .\n", labels=[f"L{n:03d}" for n in range(200)], name="Many")
+    at = page("annotate", project_id=fresh.id)
+    assert not at.exception
+    labels = editor_data(at)["labels"]
+    assert len(labels) == 200 and sum(bool(lb["key"]) for lb in labels) == 9
 
 
 # ----------------------------------------------------------------------------- Settings
