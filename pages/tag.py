@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from services import NoModel, SeqLabError
-from ui import active_tagger, colours, highlight_html, legend_html, md, project_picker, services
+from ui import active_tagger, colours, legend_html, md, project_picker, selection_units, services
+from ui.editor.editor import show_spans
 
 RESULT = "tag_result"  # session key: (project id, version id, text, spans) of the last "Tag"
 
@@ -30,9 +31,9 @@ def explain_model(version) -> None:
 
 
 def show_result(project, text: str, spans, predicted: bool) -> None:
-    """Highlights, legend, table of spans."""
+    """Highlights (the Annotate editor's renderer, read-only), legend, table of spans."""
     st.html(legend_html(colours(project)))
-    st.html(highlight_html(text, spans, colours(project)))
+    show_spans(text, selection_units(text), spans, project.labels, key="tag_view")
     if spans:
         st.dataframe(spans_frame(text, spans), hide_index=True, key="tag_spans_table")
     elif predicted:

@@ -122,6 +122,7 @@ class Editor {
 
   // The same document and revision as last time: a rerun, not a new document.
   sameAs(data) {
+    if (data.mode !== "edit") return data === this.data; // a view is cheap to draw again
     const d = this.data;
     return data.mode === d.mode && data.doc === d.doc && data.revision === d.revision
       && data.version === d.version && data.units.length === d.units.length;
