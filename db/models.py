@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TASK_KINDS = ("spans", "tags")
 SPLITS = ("train", "dev", "test")
 STATUSES = ("new", "predicted", "corrected", "reviewed")
@@ -60,7 +60,11 @@ class Label(Base):
 
 class Document(Base):
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("project_id", "content_hash"),)
+    # the Data page's filters and pages, the queue and the training data read these indexes alone
+    __table_args__ = (UniqueConstraint("project_id", "content_hash"),
+                      Index("ix_documents_project_status", "project_id", "status", "id"),
+                      Index("ix_documents_project_split", "project_id", "split", "id"),
+                      Index("ix_documents_project_status_split", "project_id", "status", "split", "id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     text: Mapped[str] = mapped_column(Text)

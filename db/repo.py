@@ -416,11 +416,16 @@ def count_documents(session: Session, project_id: int) -> dict[str, int]:
 
 
 def next_in_queue(session: Session, project_id: int, after_id: int = 0) -> DocumentInfo | None:
-    """The next document needing correction (new or predicted), oldest first."""
-    doc = session.scalar(select(Document).where(Document.project_id == project_id, Document.id > after_id,
-                                                Document.status.in_(("new", "predicted")))
-                         .order_by(Document.id).limit(1))
-    return _document_info(doc) if doc else None
+    """The next document needing correction (new or predicted), oldest first.
+
+    One index seek per status (project, status, id) instead of ``status IN (...)``, which SQLite
+    answers by walking the documents in id order: 0.14 s past 500,000 corrected ones.
+    """
+    ids = [session.scalar(select(Document.id).where(Document.project_id == project_id, Document.status == status,
+                                                    Document.id > after_id).order_by(Document.id).limit(1))
+           for status in ("new", "predicted")]
+    first = min((i for i in ids if i is not None), default=None)
+    return None if first is None else _document_info(session.get(Document, first))
 
 
 def save_spans(session: Session, document_id: int, spans: Iterable[Span], *, annotator: str,

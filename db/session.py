@@ -98,9 +98,18 @@ def _to_v2(session: Session) -> None:
         session.execute(text("ALTER TABLE documents ADD COLUMN version INTEGER NOT NULL DEFAULT 1"))
 
 
+def _to_v3(session: Session) -> None:
+    """v3: indexes on (project, status / split, id), so that counting, filtering and paging 500,000
+    documents reads an index instead of the table."""
+    for name, columns in (("ix_documents_project_status", "project_id, status, id"),
+                          ("ix_documents_project_split", "project_id, split, id"),
+                          ("ix_documents_project_status_split", "project_id, status, split, id")):
+        session.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON documents ({columns})"))
+
+
 # version -> function(session) upgrading from version - 1 (new columns, data moves); new tables
 # need no entry because create_all adds them
-MIGRATIONS = {1: _to_v1, 2: _to_v2}
+MIGRATIONS = {1: _to_v1, 2: _to_v2, 3: _to_v3}
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -26,17 +26,17 @@ def duration(seconds: float | None) -> str:
 
 
 def data_summary(project):
-    """Show what the next job would train on; its TrainingData, or None when there is nothing."""
+    """Show what the next job would train on; its TrainingSummary, or None when there is nothing."""
     try:
-        data = services().training_documents(project.id)
+        data = services().training_summary(project.id)
     except SeqLabError as exc:
         st.error(md(str(exc)))
         return None
-    dev = (f"{len(data.dev)} held out from train (the dev split is empty)" if data.dev_holdout
-           else f"{len(data.dev)} dev documents")
-    st.markdown(f"Training data: **{len(data.train)}** corrected train documents "
+    dev = (f"{data.dev_docs} held out from train (the dev split is empty)" if data.dev_holdout
+           else f"{data.dev_docs} dev documents")
+    st.markdown(f"Training data: **{data.train_docs}** corrected train documents "
                 f"({data.train_spans} entities), evaluated on {dev}.")
-    if not data.train:
+    if not data.train_docs:
         st.info("Nothing to train on yet: correct documents on the Annotate page, or import a labelled file on "
                 "the Data page.")
         return None
@@ -147,7 +147,7 @@ st.markdown("Fine-tune the tagger on this project's corrections. Training runs i
             "annotating while it runs.")
 notice = st.session_state.pop("train_notice", None)
 if notice:
-    st.info(notice)
+    st.info(md(notice))
 start_section(project)
 start_worker_if_needed(project)
 live_section(project)

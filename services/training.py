@@ -20,7 +20,7 @@ import worker
 from db import jobs, repo, versions
 from db.jobs import JobInfo
 from db.session import data_home, write_session
-from db.training_data import TrainingData, training_data
+from db.training_data import TrainingData, TrainingSummary, training_data, training_summary
 from db.versions import VersionInfo
 from tagger import store
 from tagger.spans import SeqLabError
@@ -63,14 +63,14 @@ class TrainingServices:
                      len(data.train), len(data.dev))
         return job, created
 
-    def training_defaults(self, project_id: int, data: TrainingData | None = None) -> dict[str, Any]:
+    def training_defaults(self, project_id: int, data: TrainingData | TrainingSummary | None = None) -> dict[str, Any]:
         """What a job started now without overrides would use: ``epochs``, ``batch_size``,
         ``freeze_embeddings`` and ``length_chunk`` for the project's training documents (see ``worker.auto_schedule``)
         and ``warm_start`` (the active version when there is one), e.g. for the Train page's hints.
-        ``data``: the project's :meth:`training_documents` when the caller has them already."""
+        ``data``: the project's :meth:`training_summary` (or documents) when the caller has it already."""
         if data is None:
-            data = self.training_documents(project_id)
-        return {**worker.auto_schedule(len(data.train)), "warm_start": worker.WARM_START_DEFAULT}
+            data = self.training_summary(project_id)
+        return {**worker.auto_schedule(data.train_docs), "warm_start": worker.WARM_START_DEFAULT}
 
     def cancel_training(self, job_id: int) -> JobInfo:
         """Cancel a job: a queued one at once, a running one within seconds (its worker stops it)."""
@@ -95,6 +95,12 @@ class TrainingServices:
         """What a job started now would learn from: checked train / dev documents (see db.training_data)."""
         with self.factory() as s:
             return training_data(s, project_id)
+
+    def training_summary(self, project_id: int) -> TrainingSummary:
+        """The sizes of :meth:`training_documents` (documents, entities, held out or not), counted in
+        the database: cheap enough for every run of the Train page, however big the project."""
+        with self.factory() as s:
+            return training_summary(s, project_id)
 
     # ------------------------------------------------------------------ the worker
 
