@@ -92,6 +92,17 @@ def _remember(doc):
     return doc
 
 
+def follow_address() -> None:
+    """On a session's first run (a reload, a link) open the document in the address in its project."""
+    doc_id = _address_document()
+    if CURRENT in st.session_state or doc_id is None:
+        return
+    try:
+        st.session_state["switch_project"] = services().document(doc_id).project_id  # read by project_picker
+    except SeqLabError:
+        pass
+
+
 def suggestions(doc, tagger) -> list[Span]:
     """The active model's spans for the document, or the stored ones when there is no model."""
     if tagger is None:
@@ -306,6 +317,7 @@ def draft_notice(doc, opened: Opened, tagger, who: str) -> None:
                  args=(doc, tagger, who))
 
 
+follow_address()
 project = project_picker()
 who = annotator()
 st.title("Annotate")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from playwright.sync_api import Locator, expect
@@ -67,3 +68,44 @@ def grid_cells(dataframe: Locator, row: int = 0) -> Locator:
     Playwright's role queries do not look into a canvas. That table follows new data a moment
     after the canvas, so compare with ``expect(...).to_have_text``, which waits."""
     return dataframe.locator("tbody [role='row']").nth(row).locator("[role='gridcell']")
+
+
+# ----------------------------------------------------------------------------- the span editor (Annotate)
+
+EDITOR = ".seqlab-editor.seqlab-editable"
+# (text, label) of every span the editor shows: the span's own text, its label tag left out.
+SHOWN_SPANS = """root => [...root.querySelectorAll('mark.seqlab-entity')].map(m => [
+    [...m.childNodes].filter(n => !(n.classList && n.classList.contains('seqlab-tag')))
+        .map(n => n.textContent).join(''),
+    m.dataset.label])"""
+
+
+def editor(page) -> Locator:
+    """The Annotate page's span editor (in the page's own DOM, no iframe), once it has drawn."""
+    root = page.locator(EDITOR)
+    root.locator(".seqlab-text").wait_for(state="visible")
+    return root
+
+
+def unit(page, text: str, nth: int = 0) -> Locator:
+    """The editor's unit (word, character or emoji) whose text is ``text``."""
+    return page.locator(f"{EDITOR} .seqlab-unit").filter(has_text=re.compile(f"^{re.escape(text)}$")).nth(nth)
+
+
+def shown_spans(page) -> list[tuple[str, str]]:
+    return [tuple(s) for s in editor(page).evaluate(SHOWN_SPANS)]
+
+
+def drag(page, first: Locator, last: Locator) -> None:
+    """Press the mouse on one unit and release it on another."""
+    a, b = first.bounding_box(), last.bounding_box()
+    page.mouse.move(a["x"] + 2, a["y"] + a["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=5)
+    page.mouse.up()
+
+
+def accept(app) -> None:
+    """The editor's Accept button (the spans go with it), then the rerun that opens the next document."""
+    editor(app.page).get_by_role("button", name="Accept").click()
+    app.wait_for_run()

@@ -14,8 +14,8 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 from tagger.formats import read_jsonl
-from tests.browser.steps import (choose_project, download, grid_cells, jsonl_bytes, spans_by_text, tag, unfocus,
-                                 upload_and_import)
+from tests.browser.steps import (accept, choose_project, download, editor, grid_cells, jsonl_bytes, spans_by_text, tag,
+                                 unit, upload_and_import)
 from tests.conftest import make_corpus
 
 pytestmark = pytest.mark.browser
@@ -40,17 +40,6 @@ def marks(page: Page, text: str, label: str | None = None):
     """The highlighted entities showing ``text`` (with ``label``, if given)."""
     selector = ".seqlab-text mark.seqlab-entity" + (f'[data-label="{label}"]' if label else "")
     return page.locator(selector, has_text=text)
-
-
-def select_word(page: Page, word: str) -> None:
-    """Click the word's pill on the Annotate page (one rerun)."""
-    page.get_by_test_id("stButtonGroup").get_by_role("button", name=word, exact=True).click()
-
-
-def span_row(page: Page, text: str):
-    """The Annotate page's row (text, label selectbox, Delete) of the span covering ``text``."""
-    return (page.get_by_test_id("stHorizontalBlock").filter(has=page.get_by_role("button", name="Delete"))
-            .filter(has=page.locator("strong", has_text=re.compile(f"^{re.escape(text)}$"))))
 
 
 def test_a_tagged_text_is_corrected_on_annotate_then_exported_and_reimported(app, services, trained_dir):
@@ -78,36 +67,30 @@ def test_a_tagged_text_is_corrected_on_annotate_then_exported_and_reimported(app
     expect(marks(page, "Acme Corp", "ORG")).to_have_count(1)
     work = {(s.start, s.end): s.label for s in doc.spans}  # what the page should hold, edit by edit
 
-    select_word(page, "Tokyo")  # add a span: a word pill, then a label button
-    app.wait_for_run()
-    page.get_by_role("button", name=re.compile(r"^LOC\b")).click()  # "LOC" + its key hint "2"
-    app.wait_for_run()
+    editor(page)
+    unit(page, "Tokyo").dblclick()  # add a span: double-click a word, then its label's key
+    page.keyboard.press("2")
     expect(marks(page, "Tokyo", "LOC")).to_have_count(1)
     work[at(TEXT, "Tokyo")] = "LOC"
 
-    select_word(page, "Zoe")  # add a span with the label's keyboard shortcut
-    app.wait_for_run()
-    page.get_by_text(f"Document #{doc.id} ·").click()  # focus out of the pills: keys go to the page
-    page.keyboard.press("1")
-    app.wait_for_run()
+    unit(page, "Zoe").click()  # add a span with the label's chip
+    editor(page).locator(".seqlab-chip", has_text="PER").click()
     expect(marks(page, "Zoe", "PER")).to_have_count(1)
     work[at(TEXT, "Zoe")] = "PER"
 
-    span_row(page, "Alice").get_by_role("button", name="Delete").click()
-    app.wait_for_run()
+    marks(page, "Alice").click()  # select a span, delete it
+    page.keyboard.press("Delete")
     expect(marks(page, "Alice")).to_have_count(0)
     del work[at(TEXT, "Alice")]
 
-    span_row(page, "Acme Corp").get_by_test_id("stSelectbox").click()  # relabel ORG -> LOC
-    page.get_by_role("option", name="LOC", exact=True).click()
-    app.wait_for_run()
-    unfocus(page)
+    marks(page, "Acme Corp").click()  # relabel ORG -> LOC by key
+    page.keyboard.press("2")
     expect(marks(page, "Acme Corp", "LOC")).to_have_count(1)
     work[at(TEXT, "Acme Corp")] = "LOC"
+    page.keyboard.press("Escape")  # no selection outline in the picture
     app.screenshot("annotate")
 
-    page.get_by_role("button", name="Accept").click()
-    app.wait_for_run()
+    accept(app)
     expect(page.get_by_text("Nothing left to correct in this project")).to_be_visible()
     made = sorted((start, end, label) for (start, end), label in work.items())
     accepted = services.document(doc.id)

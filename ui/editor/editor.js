@@ -57,7 +57,7 @@ export class History {
   push(state) {
     if (sameSpans(state, this.present)) return;
     this.past.push(this.present);
-    if (this.past.length > this.limit - 1) this.past.shift();
+    if (this.past.length > this.limit) this.past.shift();
     this.present = state;
     this.future = [];
   }
@@ -80,7 +80,8 @@ export class History {
 }
 
 function sameSpans(a, b) {
-  return a.length === b.length && a.every((s, k) => s.i === b[k].i && s.j === b[k].j && s.label === b[k].label);
+  return a.length === b.length
+    && a.every((s, k) => s.i === b[k].i && s.j === b[k].j && s.label === b[k].label && s.score === b[k].score);
 }
 
 // ---------------------------------------------------------------------------- the editor
@@ -445,8 +446,8 @@ class Editor {
       const hi = Math.max(sel.a, sel.f);
       const next = addSpan(this.spans, lo, hi + 1, label);
       this.edit(next, next.findIndex((s) => s.i === lo));
-    } else if (sel?.kind === "span" && sel.span.label !== label) {
-      const k = this.spans.indexOf(sel.span);
+    } else if (sel?.kind === "span" && (sel.span.label !== label || sel.span.score !== null)) {
+      const k = this.spans.indexOf(sel.span); // (the same label on a suggestion confirms it: no longer unsure)
       this.edit(relabel(this.spans, k, label), k);
     } else if (!sel) {
       this.say("Select words first (drag, double-click, or Shift+→), then press the label's key.");
