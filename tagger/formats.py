@@ -234,6 +234,9 @@ def _column_sentences(text: str, name: str | None,
             current = []
         elif _is_comment(fields):
             continue
+        elif "\r" in line:  # old Mac line ends: the whole file would read as one line
+            raise FormatError("a carriage return (CR) inside the line: save the file with LF "
+                              "or CRLF line ends", file=name, line=number)
         elif len(fields) < 2:
             raise FormatError(f"expected 'token tag', got {line!r}", file=name, line=number)
         else:
@@ -257,13 +260,17 @@ def _is_comment(fields: list[str]) -> bool:
     return fields[0].startswith("#") and not (len(fields) >= 2 and _TAG_LIKE.match(fields[-1]))
 
 
-def _content_lines(text: str, name: str | None, warnings: list[ReadWarning]):
+def _content_lines(text: str, name: str | None, warnings: list[ReadWarning],
+                   json_lines: bool = False):
     """(line number, line) for every line; None for a blank one.
 
     A line of nothing but invisible format characters (Unicode Cf: a stray U+FEFF as in
-    WNUT-17's dev file, U+200B, U+200E) is blank too, with a warning naming it.
+    WNUT-17's dev file, U+200B, U+200E) is blank too, with a warning naming it. In JSONL
+    (``json_lines``) a U+FEFF before a record is a byte-order mark left by joining files,
+    removed with a warning (in column and text files it may start a token or a text).
     """
     invisible: list[tuple[int, str]] = []
+    boms: list[int] = []
     for number, line in enumerate(_lines(text), 1):
         stripped = line.strip()
         if not stripped:
@@ -271,10 +278,19 @@ def _content_lines(text: str, name: str | None, warnings: list[ReadWarning]):
         elif unicodedata.category(stripped[0]) == "Cf" and _invisible(stripped):
             invisible.append((number, stripped))
             yield number, None
+        elif json_lines and line.startswith("\ufeff"):
+            boms.append(number)
+            yield number, line.lstrip("\ufeff")
         else:
             yield number, line
     if invisible:
         warnings.append(_invisible_warning(invisible, name))
+    if boms:
+        listed = ", ".join(map(str, boms[:MAX_LISTED])) + (f" and {len(boms) - MAX_LISTED} more"
+                                                          if len(boms) > MAX_LISTED else "")
+        warnings.append(ReadWarning(f"{len(boms)} line{'s' if len(boms) > 1 else ''} began with a "
+                                    f"byte-order mark (U+FEFF, left by joining files), removed: "
+                                    f"line{'s' if len(boms) > 1 else ''} {listed}", file=name))
 
 
 def _invisible(s: str) -> bool:
@@ -390,7 +406,8 @@ def read_jsonl(source: Source, *, name: str | None = None) -> list[Example]:
 def _parse_jsonl(text: str, name: str | None) -> Reading:
     warnings: list[ReadWarning] = []
     found = [(number, _jsonl_example(line, name, number))
-             for number, line in _content_lines(text, name, warnings) if line is not None]
+             for number, line in _content_lines(text, name, warnings, json_lines=True)
+             if line is not None]
     return Reading(tuple(ex for _, ex in found), tuple(n for n, _ in found), tuple(warnings),
                    "jsonl")
 

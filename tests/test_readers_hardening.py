@@ -293,3 +293,22 @@ def test_data_page_shows_an_error_for_odd_json(tmp_path, monkeypatch):
         assert unmd(at.error[0].value).startswith("big.jsonl, line 1: a number has more than")
     finally:
         st.cache_resource.clear()
+
+
+def test_a_bom_before_a_jsonl_record_of_a_joined_file_is_removed_with_a_warning():
+    # two files, each saved with a BOM, joined with cat
+    reading = read(b'\xef\xbb\xbf{"text": "Ada"}\n\xef\xbb\xbf{"text": "Paris"}\n', name="cat.jsonl")
+
+    assert [e.text for e in reading.examples] == ["Ada", "Paris"]
+    assert [str(w) for w in reading.warnings] == [
+        "cat.jsonl: 1 line began with a byte-order mark (U+FEFF, left by joining files), removed: line 2"]
+
+
+def test_column_and_text_files_keep_a_u_feff_that_starts_a_later_line():
+    assert [e.text for e in read_text("Ada\n\ufeffParis\n")] == ["Ada", "\ufeffParis"]
+    assert [e.text for e in read_column("Ada B-PER\n\n\ufeffParis B-LOC\n")] == ["Ada", "\ufeffParis"]
+
+
+def test_old_mac_line_ends_in_a_column_file_are_an_error_not_one_junk_sentence():
+    with pytest.raises(FormatError, match=r"^mac\.conll, line 1: a carriage return \(CR\) inside the line"):
+        read_column(b"Peter B-PER\rlives O\r", name="mac.conll")
