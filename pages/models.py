@@ -43,7 +43,7 @@ def errors_frame(metrics: dict) -> pd.DataFrame:
 
 def version_detail(project, version, active) -> None:
     """One version: its per-label table, error types, activate/rollback and download."""
-    st.subheader(f"{version.name}" + (" (active)" if version.active else ""))
+    st.subheader(md(version.name) + (" (active)" if version.active else ""))
     if not version.metrics:
         st.caption("This version has no dev evaluation.")
     else:
@@ -53,7 +53,7 @@ def version_detail(project, version, active) -> None:
     cols = st.columns(2)
     if not version.active:
         older = active is not None and version.id < active.id
-        label = f"Roll back to {version.name}" if older else f"Activate {version.name}"
+        label = f"Roll back to {md(version.name)}" if older else f"Activate {md(version.name)}"
         if cols[0].button(label, key="models_activate", type="primary"):
             try:
                 services().activate_version(version.id)
@@ -62,7 +62,7 @@ def version_detail(project, version, active) -> None:
                 return
             st.session_state["models_notice"] = f"{version.name} is now active: Tag and Annotate use it."
             st.rerun()
-    cols[1].download_button(f"Download {version.name} (Hugging Face folder, zip)",
+    cols[1].download_button(f"Download {md(version.name)} (Hugging Face folder, zip)",
                             data=lambda: services().version_zip(version.id), file_name=f"{version.name}.zip",
                             mime="application/zip", key="models_download", on_click="ignore")
 
@@ -90,7 +90,7 @@ if not versions:
     st.info("No model versions yet. Start a training job on the Train page; each successful job adds a version.")
     st.stop()
 active = next((v for v in versions if v.active), None)
-st.caption(f"Active: {active.name if active else 'none'} · dev F1 is on the project's dev split "
+st.caption(f"Active: {md(active.name) if active else 'none'} · dev F1 is on the project's dev split "
            "(or a held-out tenth of train when it is empty).")
 st.dataframe(versions_frame(versions), hide_index=True, key="models_table")
 chosen = st.selectbox("Version", [v.id for v in versions], key="models_pick",

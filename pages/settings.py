@@ -19,7 +19,7 @@ def attempt(action, success: str) -> bool:
     except SeqLabError as exc:
         st.error(md(str(exc)))
         return False
-    st.toast(success)
+    st.toast(md(success))  # "Label <name> saved": the name is user text
     return True
 
 

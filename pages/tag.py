@@ -27,7 +27,7 @@ def explain_model(version) -> None:
                 "imported labelled file (Data, then Train). You can still save texts for correction.")
     else:
         f1 = f", dev F1 {version.f1:.3f}" if version.f1 is not None else ""
-        st.caption(f"Predictions from model version {version.name}{f1}.")
+        st.caption(f"Predictions from model version {md(version.name)}{f1}.")
 
 
 def show_result(project, text: str, spans, predicted: bool) -> None:

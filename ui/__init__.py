@@ -1,10 +1,8 @@
-"""Small helpers shared by the pages: the cached Services and models, escaping, highlighting."""
+"""Small helpers shared by the pages: the cached Services and models, highlighting; escaping (ui.text)."""
 
 from __future__ import annotations
 
-import html
 import os
-import re
 from collections.abc import Sequence
 
 import regex
@@ -12,8 +10,8 @@ import streamlit as st
 
 from services import SPLITS, STATUSES, ProjectInfo, Services, Span  # noqa: F401  (pages take them from here)
 from services.core import base_tokenizer
+from ui.text import escape, guard_text_inputs, md  # noqa: F401  (the one escaping path; pages take it from here)
 
-MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
 # What a person selects when annotating: a run of letters, digits and combining marks; or one
 # grapheme (a CJK character, a punctuation mark, an emoji with its modifiers and joiners).
 SELECTION_UNIT = regex.compile(r"(?:(?![\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Thai}])[\p{L}\p{N}\p{M}])+|\X",
@@ -25,19 +23,6 @@ DEFAULT_COLOUR = "#dddddd"
 def services() -> Services:
     """The app's one Services (engine + session factory), on SEQLAB_DB_URL or SEQLAB_HOME."""
     return Services()
-
-
-def escape(text: str) -> str:
-    """THE escaping function for anything user-provided that goes into HTML."""
-    return html.escape(str(text), quote=True)
-
-
-def md(text: str) -> str:
-    """User text for ``st.markdown``/captions: HTML-escaped, then markdown syntax made literal.
-
-    Without the second step a project called ``[x](https://evil)`` would render as a link.
-    """
-    return MARKDOWN_SPECIALS.sub(r"\\\1", escape(text))
 
 
 def highlight_html(text: str, spans: Sequence[Span], colours: dict[str, str], numbered: bool = False) -> str:
@@ -104,8 +89,10 @@ def colours(project: ProjectInfo) -> dict[str, str]:
 def project_picker() -> ProjectInfo:
     """A sidebar selectbox over the projects; the chosen id is kept in ``st.session_state["project_id"]``.
 
-    The default project is created first, so a fresh data folder shows "English NER".
+    The default project is created first, so a fresh data folder shows "English NER". Every page
+    calls this first, so it also mounts the guard that keeps lone surrogates out of text fields.
     """
+    guard_text_inputs()
     svc = services()
     default = svc.ensure_default_project()
     projects = {p.id: p for p in svc.projects()}
