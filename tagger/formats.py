@@ -57,14 +57,13 @@ class FormatError(SeqLabError):
 
 @dataclass(frozen=True)
 class ReadWarning:
-    """Something a reader repaired or read past; ``str()`` is "file, line N: message"."""
+    """Something a reader repaired or read past; ``str()`` is "file: message"."""
 
     message: str
     file: str | None = None
-    line: int | None = None
 
     def __str__(self) -> str:
-        return str(FormatError(self.message, file=self.file, line=self.line))
+        return f"{self.file}: {self.message}" if self.file else self.message
 
 
 @dataclass(frozen=True)
@@ -135,11 +134,11 @@ def _decode(data: bytes, name: str | None) -> str:
 
 
 def _lines(text: str) -> list[str]:
-    """Split on "\\n" only (other Unicode line breaks may be inside tokens); drop CR of CRLF."""
+    """Split on "\\n" only (other Unicode line breaks may be inside tokens); drop CRs of CRLF."""
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    return [line.removesuffix("\r") for line in lines]
+    return [line.rstrip("\r") for line in lines]  # CR CR LF: a file converted twice
 
 
 def _build(text: str, spans: Iterable[Span], meta: Mapping[str, Any], name, line) -> Example:
@@ -215,11 +214,16 @@ def _parse_column(text: str, name: str | None, scheme: str | None,
 def _repair_warning(repairs: list[FormatError], name: str | None) -> ReadWarning:
     """One warning naming the first repaired lines (the same words in every command)."""
     n = len(repairs)
-    listed = "; ".join(f"line {e.line}: {e.reason}" for e in repairs[:MAX_LISTED])
-    more = f"; and {n - MAX_LISTED} more" if n > MAX_LISTED else ""
+    listed = _listed([f"line {e.line}: {e.reason}" for e in repairs], "; ")
     return ReadWarning(f"{n} tag sequence{'s were' if n > 1 else ' was'} repaired as conlleval "
-                       f"does: {listed}{more} (a strict reading refuses {'them' if n > 1 else 'it'})",
+                       f"does: {listed} (a strict reading refuses {'them' if n > 1 else 'it'})",
                        file=name)
+
+
+def _listed(items: list[str], sep: str = ", ") -> str:
+    """The first ``MAX_LISTED`` items, and how many more there are."""
+    more = len(items) - MAX_LISTED
+    return sep.join(items[:MAX_LISTED]) + (f"{sep}and {more} more" if more > 0 else "")
 
 
 def _column_sentences(text: str, name: str | None,
@@ -284,27 +288,30 @@ def _content_lines(text: str, name: str | None, warnings: list[ReadWarning],
         else:
             yield number, line
     if invisible:
-        warnings.append(_invisible_warning(invisible, name))
+        n = len(invisible)
+        warnings.append(ReadWarning(
+            f"{_count(n, 'line')} holding only invisible characters {'was' if n == 1 else 'were'} "
+            f"read as blank: {_count(n, 'line', False)} "
+            f"{_listed([f'{number} ({_code_points(s)})' for number, s in invisible])}", file=name))
     if boms:
-        listed = ", ".join(map(str, boms[:MAX_LISTED])) + (f" and {len(boms) - MAX_LISTED} more"
-                                                          if len(boms) > MAX_LISTED else "")
-        warnings.append(ReadWarning(f"{len(boms)} line{'s' if len(boms) > 1 else ''} began with a "
-                                    f"byte-order mark (U+FEFF, left by joining files), removed: "
-                                    f"line{'s' if len(boms) > 1 else ''} {listed}", file=name))
+        warnings.append(ReadWarning(
+            f"{_count(len(boms), 'line')} began with a byte-order mark (U+FEFF, left by joining "
+            f"files), removed: {_count(len(boms), 'line', False)} {_listed([str(n) for n in boms])}",
+            file=name))
+
+
+def _count(n: int, noun: str, number: bool = True) -> str:
+    """ "1 line", "3 lines"; without the number: "line", "lines"."""
+    word = noun if n == 1 else noun + "s"
+    return f"{n} {word}" if number else word
+
+
+def _code_points(s: str) -> str:
+    return " ".join(f"U+{ord(ch):04X}" for ch in dict.fromkeys(s) if not ch.isspace())
 
 
 def _invisible(s: str) -> bool:
     return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in s)
-
-
-def _invisible_warning(found: list[tuple[int, str]], name: str | None) -> ReadWarning:
-    n = len(found)
-    listed = ", ".join(f"{number} ({' '.join(f'U+{ord(ch):04X}' for ch in dict.fromkeys(s) if not ch.isspace())})"
-                       for number, s in found[:MAX_LISTED])
-    more = f" and {n - MAX_LISTED} more" if n > MAX_LISTED else ""
-    return ReadWarning(f"{n} line{'s' if n > 1 else ''} holding only invisible characters "
-                       f"{'were' if n > 1 else 'was'} read as blank: line{'s' if n > 1 else ''} "
-                       f"{listed}{more}", file=name)
 
 
 def _column_example(sent, scheme: str, joiner: str, name: str | None, strict: bool,

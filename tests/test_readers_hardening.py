@@ -312,3 +312,8 @@ def test_column_and_text_files_keep_a_u_feff_that_starts_a_later_line():
 def test_old_mac_line_ends_in_a_column_file_are_an_error_not_one_junk_sentence():
     with pytest.raises(FormatError, match=r"^mac\.conll, line 1: a carriage return \(CR\) inside the line"):
         read_column(b"Peter B-PER\rlives O\r", name="mac.conll")
+
+
+def test_cr_cr_lf_line_ends_of_a_file_converted_twice_are_line_ends():
+    [example] = read_column(b"Peter B-PER\r\r\nlives O\r\r\n", name="twice.conll")
+    assert example.text == "Peter lives" and example.spans[0].label == "PER"
