@@ -70,15 +70,40 @@ def model_section(project) -> None:
     st.caption("These apply to the next training job; existing versions keep what they were trained with.")
 
 
+def _row_key(project, name: str) -> str:
+    """Widget keys of one label row hold the name it shows, so a rename made elsewhere gives fresh
+    fields (never a stale name that a save would rename the label back to)."""
+    return f"{project.id}_{name}"
+
+
+def stale_label_saves(project) -> None:
+    """A "Save label" pressed on a row whose label was renamed (in another tab, or by someone else)
+    after this page showed it: that row is gone, so say what was not saved instead of dropping it."""
+    prefix = f"label_save_{project.id}_"
+    shown = {_row_key(project, label.name) for label in project.labels}
+    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(prefix)]:
+        row = key.removeprefix("label_save_")
+        if st.session_state.get(key) and row not in shown:
+            name = row.removeprefix(f"{project.id}_")
+            wanted = st.session_state.get(f"label_name_{row}", name)
+            shortcut = st.session_state.get(f"label_key_{row}", "")
+            st.error(md(f"Label '{name}' was not saved: there is no label '{name}' any more (it was renamed "
+                        f"or changed in another tab, or by someone else, after this page showed it). Your change "
+                        f"(name '{wanted}', key '{shortcut}') was not applied; the labels below are as stored now."))
+
+
 def labels_section(project) -> None:
     st.subheader("Labels")
+    stale_label_saves(project)
     for label in project.labels:
-        key = f"{project.id}_{label.name}"
-        cols = st.columns([3, 1, 1, 2])
-        new_name = cols[0].text_input("Label", value=label.name, key=f"label_name_{key}", max_chars=100)
-        colour = cols[1].color_picker("Colour", value=label.colour, key=f"label_colour_{key}")
-        shortcut = cols[2].text_input("Key", value=label.shortcut or "", key=f"label_key_{key}", max_chars=1)
-        if cols[3].button("Save label", key=f"label_save_{key}"):
+        key = _row_key(project, label.name)
+        with st.form(f"label_form_{key}", border=False):
+            cols = st.columns([3, 1, 1, 2], vertical_alignment="bottom")
+            new_name = cols[0].text_input("Label", value=label.name, key=f"label_name_{key}", max_chars=100)
+            colour = cols[1].color_picker("Colour", value=label.colour, key=f"label_colour_{key}")
+            shortcut = cols[2].text_input("Key", value=label.shortcut or "", key=f"label_key_{key}", max_chars=1)
+            saved = cols[3].form_submit_button("Save label", key=f"label_save_{key}")
+        if saved:
             def change(label=label, new_name=new_name, colour=colour, shortcut=shortcut):
                 services().update_label(project.id, label.name, colour=colour, shortcut=shortcut)
                 if new_name.strip() != label.name:

@@ -42,6 +42,8 @@ def choose_project(app, name: str) -> None:
     """Pick a project in the sidebar's "Project" selectbox."""
     page = app.page
     page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Project").click()
+    # the option list is virtual (only the options in view exist): type to filter it first
+    page.keyboard.type(name)
     page.get_by_role("option", name=name, exact=True).click()
     app.wait_for_run()
     unfocus(page)
