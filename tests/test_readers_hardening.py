@@ -317,3 +317,15 @@ def test_old_mac_line_ends_in_a_column_file_are_an_error_not_one_junk_sentence()
 def test_cr_cr_lf_line_ends_of_a_file_converted_twice_are_line_ends():
     [example] = read_column(b"Peter B-PER\r\r\nlives O\r\r\n", name="twice.conll")
     assert example.text == "Peter lives" and example.spans[0].label == "PER"
+
+
+# ------------------------------------------------------------------ the base-model field (item 9)
+
+
+@pytest.mark.parametrize("folder", ["/etc", "/usr"])
+def test_base_model_field_says_a_server_folder_is_not_a_model_folder(svc, project, folder):
+    from tagger.store import CheckpointError
+
+    with pytest.raises(CheckpointError, match=f"^{folder} is not a model folder"):
+        svc.update_project(project.id, base_model=folder)
+    assert svc.project(project.id).base_model == "default"
