@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -311,25 +312,24 @@ def load(path: str | Path, device: str = "cpu") -> tuple[SequenceTagger, Any, di
     return model.to(device).eval(), tokenizer, meta
 
 
-class _load_errors:
-    """Turns what transformers, safetensors and torch raise on a damaged folder (a config.json
-    that is not a config, tensors of the wrong shape, tokenizer files that do not parse) into a
-    CheckpointError naming the folder. Our own CheckpointErrors pass through unchanged."""
+# What transformers, safetensors and torch raise on a damaged folder: a config.json that is not a
+# config, tensors of the wrong shape, tokenizer files that do not parse.
+_DAMAGED = (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError, SafetensorError)
 
-    def __init__(self, path: Path):
-        self.path = path
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        if exc is None or isinstance(exc, SeqLabError) or not isinstance(exc, Exception):
-            return False
-        if isinstance(exc, (OSError, ValueError, KeyError, TypeError, RuntimeError,
-                            AttributeError, SafetensorError)) or type(exc) is Exception:
-            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"{self.path} cannot be loaded: {reason}") from exc
-        return False
+@contextmanager
+def _load_errors(path: Path):
+    """Turn the errors of loading a damaged folder into a CheckpointError naming the folder."""
+    try:
+        yield
+    except SeqLabError:
+        raise
+    except Exception as exc:
+        # the tokenizers library raises a bare Exception for files it cannot parse
+        if not isinstance(exc, _DAMAGED) and type(exc) is not Exception:
+            raise
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise CheckpointError(f"{path} cannot be loaded: {reason}") from exc
 
 
 def build(base_model: str | None, head: HeadConfig) -> tuple[SequenceTagger, Any]:
