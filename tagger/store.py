@@ -38,6 +38,7 @@ MAX_MODEL_FILES = 1000  # more files than this is not a model folder (and no dis
 MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on the JSON header
 # bounds on seqlab.json's head: a hostile file must not make us allocate gigabytes
 _HEAD_BOUNDS = {"lstm_hidden": (1, 8192), "casing_dim": (1, 1024)}
+MAX_TAGS = 4001  # 1,000 labels in BIOES; the CRF holds tags x tags transitions
 
 
 class CheckpointError(SeqLabError):
@@ -269,10 +270,10 @@ def _head_config(meta: dict[str, Any], meta_file: Path) -> HeadConfig:
         raise CheckpointError(f"{meta_file} has no \"head\" (the tags and layers of the model): "
                               "it was not written by SeqLab, or was damaged")
     tags = head.get("tags")
-    if not (isinstance(tags, list) and tags and all(isinstance(t, str) for t in tags)
+    if not (isinstance(tags, list) and 0 < len(tags) <= MAX_TAGS and all(isinstance(t, str) for t in tags)
             and tags[0] == "O" and len(set(tags)) == len(tags)):
-        raise CheckpointError(f"{meta_file}: \"head\" \"tags\" must be a list of distinct tag "
-                              "names starting with \"O\"")
+        raise CheckpointError(f"{meta_file}: \"head\" \"tags\" must be a list of at most "
+                              f"{MAX_TAGS:,} distinct tag names starting with \"O\"")
     checks = {"decoder": lambda v: v in DECODERS, "encoder": lambda v: v in ENCODERS,
               "dropout": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,
               **{k: (lambda v, b=b: _int_in(v, *b)) for k, b in _HEAD_BOUNDS.items()}}

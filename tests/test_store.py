@@ -327,3 +327,12 @@ def test_a_model_folder_with_too_many_files_is_refused_without_walking_them_all(
 
     with pytest.raises(CheckpointError, match="holds more than 3 files: not a model folder"):
         store.resolve_base_model(str(target))
+
+
+def test_a_head_with_a_million_tags_is_refused_before_anything_is_built(trained_dir, tmp_path):
+    target = _copy(trained_dir, tmp_path / "model")
+    meta = json.loads((target / "seqlab.json").read_text(encoding="utf-8"))
+    _edit_meta(target, head={**meta["head"], "tags": ["O", *(f"B-L{i}" for i in range(10**6))]})
+
+    with pytest.raises(CheckpointError, match="at most 4,001 distinct tag names"):
+        Tagger.load(target)
