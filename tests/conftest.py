@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 
 import pytest
 
@@ -68,6 +69,16 @@ def tiny_base(tmp_path_factory) -> str:
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_main_module():
+    """Put ``sys.modules["__main__"]`` back after each test: Streamlit's script runner (AppTest)
+    replaces it with the page it ran, and a later ``multiprocessing`` spawn would run that page
+    again in its child (a two-writer test's child then wrote to the default data folder)."""
+    main = sys.modules.get("__main__")
+    yield
+    sys.modules["__main__"] = main
 
 
 # ----------------------------------------------------------------------------- databases
