@@ -362,15 +362,28 @@ def iter_documents(session: Session, project_id: int, *, batch: int = IMPORT_BAT
 
     Keyset pagination on the id (``id > last`` each time), so memory stays at one batch and no
     cursor is held open between batches; an export of 500,000 documents never lists them all.
+    Plain rows, not ORM objects (a third of the time): the batch's documents, then their spans.
     """
     last = 0
     while True:
-        docs = session.scalars(select(Document).options(selectinload(Document.spans))
+        docs = session.execute(select(Document.id, Document.text, Document.split, Document.status, Document.meta,
+                                      Document.created_at, Document.updated_at, Document.version)
                                .where(Document.project_id == project_id, Document.id > last)
                                .order_by(Document.id).limit(batch)).all()
         if not docs:
             return
-        yield from (_document_info(d) for d in docs)
+        spans: dict[int, list] = {}
+        for row in session.execute(select(SpanRow.document_id, SpanRow.start, SpanRow.end, SpanRow.label,
+                                          SpanRow.score, SpanRow.source)
+                                   .where(SpanRow.document_id.in_([d.id for d in docs]))
+                                   .order_by(SpanRow.document_id, SpanRow.start)):
+            spans.setdefault(row.document_id, []).append(row)
+        for d in docs:
+            rows = spans.get(d.id, ())
+            yield DocumentInfo(d.id, project_id, d.text, d.split, d.status,
+                               tuple(Span(r.start, r.end, r.label, r.score) for r in rows),
+                               tuple(r.source for r in rows), dict(d.meta or {}), d.created_at, d.updated_at,
+                               d.version or 1)
         last = docs[-1].id
 
 

@@ -97,19 +97,26 @@ def training_summary(session: Session, project_id: int) -> TrainingSummary:
     """How many documents and entities :func:`training_data` would give, counted in the database.
 
     For pages that show the sizes on every run: no text is read, and the held-out tenth (when the
-    dev split is empty) is chosen from the hash digits alone, by the same rule.
+    dev split is empty) is chosen from the hash digits alone, by the same rule. Each query names
+    one status and one split, so it reads the (project, status, split) index alone.
     """
     _project(session, project_id)
-    counts = dict(session.execute(select(Document.split, func.count()).where(*_checked(project_id))
-                                  .group_by(Document.split)).all())
-    if counts.get("dev"):
-        train_spans = session.scalar(select(func.count(SpanRow.id)).join(Document, SpanRow.document_id == Document.id)
-                                     .where(*_checked(project_id), Document.split == "train"))
-        return TrainingSummary(counts.get("train", 0), counts["dev"], train_spans, False)
+
+    def where(status: str, split: str) -> tuple:
+        return Document.project_id == project_id, Document.status == status, Document.split == split
+
+    def count(query, split: str) -> int:
+        return sum(session.scalar(query.where(*where(status, split))) for status in TRAINED_STATUSES)
+
+    documents = select(func.count()).select_from(Document)
+    train, dev = count(documents, "train"), count(documents, "dev")
+    if dev:
+        spans = select(func.count(SpanRow.id)).join(Document, SpanRow.document_id == Document.id)
+        return TrainingSummary(train, dev, count(spans, "train"), False)
     n_spans = (select(func.count(SpanRow.id)).where(SpanRow.document_id == Document.id)
                .correlate(Document).scalar_subquery())
-    rows = session.execute(select(Document.id, func.substr(Document.content_hash, 9, 8), n_spans)
-                           .where(*_checked(project_id), Document.split == "train").order_by(Document.id)).all()
+    rows = sorted(row for status in TRAINED_STATUSES for row in session.execute(
+        select(Document.id, func.substr(Document.content_hash, 9, 8), n_spans).where(*where(status, "train"))))
     held = _held_ids([(doc_id, int(digits, 16)) for doc_id, digits, _ in rows])
     return TrainingSummary(len(rows) - len(held), len(held), sum(n for doc_id, _, n in rows if doc_id not in held),
                            True)
