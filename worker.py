@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from db import jobs, repo, versions
+from db import jobs, queue, repo, versions
 from db.jobs import JobInfo
 from db.repo import ProjectInfo
 from db.session import data_home, make_engine, session_factory, write_session
@@ -458,12 +458,38 @@ def serve(factory: sessionmaker[Session], home: Path, *, poll_s: float = POLL_S,
             run_job(factory, job, home)
             ran, idle_since = ran + 1, time.monotonic()
             continue
+        if rank_queues(factory):  # between jobs: the queues whose active version changed
+            idle_since = time.monotonic()
+            continue
         if once or (idle_exit_s and time.monotonic() - idle_since > idle_exit_s):
             return ran
         if time.monotonic() - recovered > min(stale_s / 2, 10.0):
             recover(factory, stale_s, home)
             recovered = time.monotonic()
         time.sleep(poll_s)
+
+
+def rank_queues(factory: sessionmaker[Session]) -> int:
+    """Rank the annotation queue of every project whose active version changed since its last
+    ranking (a retrain, an activation, a rollback), so Annotate asks for the most uncertain
+    documents first. A ranking that fails is logged and stored empty (the queue falls back to
+    file order) rather than retried forever. Returns the number of projects ranked."""
+    from services.loop import rank_queue
+    from tagger.predict import Tagger
+
+    with factory() as s:
+        todo = queue.needs_ranking(s)
+    for project_id, version_id in todo:
+        try:
+            with factory() as s:
+                version = versions.get_version(s, version_id)
+            tagger = Tagger.load(version.path, quantize=True)  # the app's fast path: same spans as Annotate shows
+            rank_queue(factory, project_id, version_id, tagger)
+        except Exception:
+            log.exception("project %d: ranking the queue with version %d failed", project_id, version_id)
+            with write_session(factory) as s:
+                queue.replace_scores(s, project_id, version_id, [])
+    return len(todo)
 
 
 def setup_threads() -> None:

@@ -8,12 +8,13 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 TASK_KINDS = ("spans", "tags")
 SPLITS = ("train", "dev", "test")
 STATUSES = ("new", "predicted", "corrected", "reviewed")
 SOURCES = ("human", "model", "import")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+QUEUE_ORDERS = ("uncertainty", "file", "random")  # what Annotate asks for next (db/queue.py)
 
 
 def utcnow() -> datetime:
@@ -41,6 +42,9 @@ class Project(Base):
     decoder: Mapped[str] = mapped_column(String(10), default="crf")
     encoder: Mapped[str] = mapped_column(String(10), default="bilstm")
     auto_activate: Mapped[bool] = mapped_column(Boolean, default=True)
+    queue_order: Mapped[str] = mapped_column(String(12), default="uncertainty", server_default="uncertainty")
+    # the model version the queue's uncertainty scores were last computed with (None: never)
+    ranked_version_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     labels: Mapped[list[Label]] = relationship(back_populates="project", cascade="all, delete-orphan",
                                                order_by="Label.position")
@@ -117,6 +121,21 @@ class Draft(Base):
     spans: Mapped[list[Any]] = mapped_column(default=list)
     base_version: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class QueueScore(Base):
+    """How unsure the model was of a document waiting for correction, and its place in the queue
+    (``rank`` 0 first: uncertainty with diversity). Written by the worker after each retrain; the
+    row goes when the document is corrected."""
+
+    __tablename__ = "queue_scores"
+    __table_args__ = (Index("ix_queue_scores_project_rank", "project_id", "rank"),)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(Integer)
+    uncertainty: Mapped[float] = mapped_column(Float)
+    rank: Mapped[int] = mapped_column(Integer)
+    unsure: Mapped[list[Any]] = mapped_column(default=list)  # [[start, end, label, score], ...]
 
 
 class ModelVersion(Base):

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from tagger.spans import Example, SeqLabError, Span, validate_spans, validate_text
 
-from .models import SOURCES, SPLITS, STATUSES, TASK_KINDS, Document, Draft, History, Label, Project, SpanRow, utcnow
+from .models import (QUEUE_ORDERS, SOURCES, SPLITS, STATUSES, TASK_KINDS, Document, Draft, History, Label, Project,
+                     QueueScore, SpanRow, utcnow)
 
 IMPORT_BATCH = 1000  # rows per bulk INSERT and per hash lookup (well under any driver's parameter limit)
 # Zero-width non-joiner and joiner: allowed inside a word, ignored when names are compared.
@@ -54,6 +55,7 @@ class ProjectInfo:
     encoder: str
     auto_activate: bool
     labels: tuple[LabelInfo, ...]
+    queue_order: str = "uncertainty"  # db.models.QUEUE_ORDERS
 
     @property
     def label_names(self) -> list[str]:
@@ -156,9 +158,9 @@ def list_projects(session: Session) -> list[ProjectInfo]:
 
 
 def update_project(session: Session, project_id: int, **changes: Any) -> ProjectInfo:
-    """Rename a project or change its base model, decoder, encoder, auto-activate."""
+    """Rename a project or change its base model, decoder, encoder, auto-activate, queue order."""
     project = _project(session, project_id)
-    allowed = {"name", "base_model", "decoder", "encoder", "auto_activate"}
+    allowed = {"name", "base_model", "decoder", "encoder", "auto_activate", "queue_order"}
     unknown = set(changes) - allowed
     if unknown:
         raise SeqLabError(f"cannot change {', '.join(sorted(unknown))} of a project")
@@ -170,6 +172,8 @@ def update_project(session: Session, project_id: int, **changes: Any) -> Project
         raise SeqLabError(f"decoder must be crf or softmax, got {changes['decoder']!r}")
     if changes.get("encoder", "bilstm") not in ("bilstm", "none"):
         raise SeqLabError(f"encoder must be bilstm or none, got {changes['encoder']!r}")
+    if changes.get("queue_order", "uncertainty") not in QUEUE_ORDERS:
+        raise SeqLabError(f"queue order must be one of {', '.join(QUEUE_ORDERS)}, got {changes['queue_order']!r}")
     for key, value in changes.items():
         setattr(project, key, value)
     session.flush()
@@ -462,6 +466,8 @@ def save_spans(session: Session, document_id: int, spans: Iterable[Span], *, ann
     doc.status = status or ("corrected" if source == "human" else "predicted" if source == "model" else doc.status)
     if doc.status not in STATUSES:
         raise SeqLabError(f"status must be one of {', '.join(STATUSES)}, got {doc.status!r}")
+    if doc.status in ("corrected", "reviewed"):  # out of the queue: its uncertainty score goes (db/queue.py)
+        session.execute(delete(QueueScore).where(QueueScore.document_id == doc.id))
     session.flush()
     return _document_info(doc)
 
@@ -604,7 +610,7 @@ def _spans(rows: list) -> tuple[Span, ...]:
 def _project_info(project: Project) -> ProjectInfo:
     labels = tuple(LabelInfo(lb.name, lb.colour, lb.shortcut) for lb in project.labels)
     return ProjectInfo(project.id, project.name, project.task_kind, project.base_model, project.decoder,
-                       project.encoder, project.auto_activate, labels)
+                       project.encoder, project.auto_activate, labels, project.queue_order or "uncertainty")
 
 
 def _document_info(doc: Document) -> DocumentInfo:

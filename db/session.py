@@ -107,9 +107,18 @@ def _to_v3(session: Session) -> None:
         session.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON documents ({columns})"))
 
 
+def _to_v4(session: Session) -> None:
+    """v4: a project's queue order and the version its queue was ranked with (queue_scores is new)."""
+    columns = {c["name"] for c in inspect(session.connection()).get_columns("projects")}
+    if "queue_order" not in columns:
+        session.execute(text("ALTER TABLE projects ADD COLUMN queue_order VARCHAR(12) NOT NULL DEFAULT 'uncertainty'"))
+    if "ranked_version_id" not in columns:
+        session.execute(text("ALTER TABLE projects ADD COLUMN ranked_version_id INTEGER"))
+
+
 # version -> function(session) upgrading from version - 1 (new columns, data moves); new tables
 # need no entry because create_all adds them
-MIGRATIONS = {1: _to_v1, 2: _to_v2, 3: _to_v3}
+MIGRATIONS = {1: _to_v1, 2: _to_v2, 3: _to_v3, 4: _to_v4}
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 
-from db import jobs, repo
+from db import jobs, queue, repo
 from db.models import SPLITS, STATUSES  # noqa: F401  (re-exported for the pages)
 from db.repo import DocumentInfo, DraftInfo, HistoryEntry, ImportResult, ProjectInfo, StaleDocument  # noqa: F401
 from db.session import make_engine, session_factory, write_session
@@ -228,9 +228,17 @@ class CoreServices:
             return repo.history(s, document_id)
 
     def next_document(self, project_id: int, after_id: int = 0) -> DocumentInfo | None:
-        """The next document to correct (status new or predicted) after ``after_id``, or None."""
+        """The next document to correct (status new or predicted) after ``after_id`` in the project's
+        queue order (``ProjectInfo.queue_order``: the model's uncertainty once the worker ranked the
+        queue, file order, or a stable random order), or None."""
         with self.factory() as s:
-            return repo.next_in_queue(s, project_id, after_id)
+            return queue.next_document(s, project_id, after_id)
+
+    def queue_reason(self, document_id: int) -> queue.QueueReason | None:
+        """Why a document is where it is in the queue (its uncertainty, the spans the model is unsure
+        of), if the worker ranked it."""
+        with self.factory() as s:
+            return queue.reason(s, document_id)
 
     def queue_progress(self, project_id: int) -> QueueProgress:
         """Corrected or reviewed documents out of all the project's documents."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,26 @@ from .encoding import Encoded, TextEncoder, Window, length_batches
 from .model import SequenceTagger, content_mask
 from .schemes import tags_to_spans
 from .spans import Span
+
+
+UNSURE_BELOW = 0.6  # a span, or a word's "not an entity", the model gives less probability than this
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the model makes of one text, with how sure it is.
+
+    ``uncertainty``: 1 minus the geometric mean, over the text's words, of the probability the
+    model gives the tag it chose for the word (CRF marginals or softmax); 0 for a text the model
+    is sure of, towards 1 for one it is not; normalised by length, so a long sentence is not
+    uncertain merely for being long (Shen et al. 2017's MNLP, on marginals). ``unsure``: the
+    spans scored below :data:`UNSURE_BELOW`, and the words tagged "no entity" whose probability of
+    being one is above ``1 - UNSURE_BELOW`` (possible misses, labelled with the likeliest label).
+    """
+
+    spans: list[Span]
+    uncertainty: float
+    unsure: list[Span]
 
 
 class Tagger:
@@ -44,11 +65,15 @@ class Tagger:
 
     def predict(self, texts: Sequence[str]) -> list[list[Span]]:
         """Spans (with ``score``) for each text, in the order given."""
+        return [p.spans for p in self.analyse(texts, detailed=False)]
+
+    def analyse(self, texts: Sequence[str], detailed: bool = True) -> list[Prediction]:
+        """:class:`Prediction` (spans, uncertainty, unsure spans) for each text, in the order given."""
         encoded = self.encoder.encode(texts)
         windows = [w for w in self.encoder.windows([len(e) for e in encoded]) if w.end > w.start]
         emissions = self._emissions(encoded, windows)
         merged = _merge(encoded, windows, emissions)
-        return self._decode(encoded, merged)
+        return self._decode(encoded, merged, detailed)
 
     @torch.inference_mode()
     def _emissions(self, encoded, windows) -> list[torch.Tensor]:
@@ -63,8 +88,8 @@ class Tagger:
         return out
 
     @torch.inference_mode()
-    def _decode(self, encoded: list[Encoded], merged: list[torch.Tensor]) -> list[list[Span]]:
-        results: list[list[Span]] = [[] for _ in encoded]
+    def _decode(self, encoded: list[Encoded], merged: list[torch.Tensor], detailed: bool) -> list[Prediction]:
+        results = [Prediction([], 0.0, []) for _ in encoded]
         order = sorted((i for i in range(len(encoded)) if len(encoded[i])), key=lambda i: -len(encoded[i]))
         tags = self.model.head.tags
         for start in range(0, len(order), self.batch_size):
@@ -76,7 +101,9 @@ class Tagger:
             probs = probs.cpu().numpy()  # scalar reads below: NumPy's are ~50x cheaper
             for row, i in enumerate(rows):
                 path = _word_consistent(paths[row], encoded[i].words, tags)
-                results[i] = _spans(encoded[i], path, probs[row], tags)
+                spans = _spans(encoded[i], path, probs[row], tags)
+                results[i] = (_prediction(encoded[i], path, probs[row], tags, spans) if detailed
+                              else Prediction(spans, 0.0, []))
         return results
 
 
@@ -142,6 +169,25 @@ def _word_consistent(path: list[int], words: Sequence[int], tags: Sequence[str])
         out.append(tag)
         prev_word = word
     return out
+
+
+def _prediction(encoded: Encoded, tags: list[str], probs: np.ndarray, tag_names: Sequence[str],
+                spans: list[Span]) -> Prediction:
+    """Spans with the text's uncertainty and the spans and words the model is unsure of."""
+    index = {t: i for i, t in enumerate(tag_names)}
+    heads = [k for k, w in enumerate(encoded.words) if k == 0 or encoded.words[k - 1] != w]  # first subwords
+    chosen = probs[heads, [index[tags[k]] for k in heads]]
+    uncertainty = float(1.0 - np.exp(np.log(np.clip(chosen, 1e-9, 1.0)).mean())) if heads else 0.0
+    unsure = [s for s in spans if s.score is not None and s.score < UNSURE_BELOW]
+    outside = index.get("O")
+    if outside is not None:
+        labels = [t.split("-", 1)[1] if "-" in t else None for t in tag_names]
+        word_end = {w: b for (_, b), w in zip(encoded.offsets, encoded.words)}  # the last subword's end wins
+        for k in heads:
+            if tags[k] == "O" and probs[k, outside] < UNSURE_BELOW:
+                p, j = max((probs[k, j], j) for j in range(len(tag_names)) if labels[j])
+                unsure.append(Span(encoded.offsets[k][0], word_end[encoded.words[k]], labels[j], round(float(p), 4)))
+    return Prediction(spans, round(uncertainty, 6), sorted(unsure))
 
 
 def _spans(encoded: Encoded, tags: list[str], probs: np.ndarray, tag_names: Sequence[str]) -> list[Span]:

@@ -1,0 +1,180 @@
+"""The queue asks for what the model is least sure of (issue 12, part 1): uncertainty from the
+model's marginals, diversity, the per-project order, and the worker ranking after a retrain."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+import worker
+from db.session import data_home
+from services import Services
+from services.loop import RankConfig, diverse_order, rank_queue
+from tagger.predict import Tagger
+from tagger.spans import SeqLabError
+from tests.conftest import FAST_TRAINING, add_labelled_project
+
+SURE = "alice went to paris ."
+UNSURE = "bob went to berlin ."  # the oracle below gives "berlin" no clear tag
+
+
+class _Oracle:
+    """Emissions from a table: every subword a clear O, but ``berlin`` split between O and B-LOC."""
+
+    def __init__(self, tagger: Tagger):
+        tags = tagger.model.head.tags
+        vocab = tagger.encoder.tokenizer.get_vocab()
+        self.table = torch.zeros(len(vocab), len(tags))
+        self.table[:, tags.index("O")] = 6.0
+        for word, tag in (("alice", "B-PER"), ("bob", "B-PER"), ("paris", "B-LOC")):
+            self.table[vocab[word]] = 0.0
+            self.table[vocab[word], tags.index(tag)] = 6.0
+        self.table[vocab["berlin"]] = 0.0
+        self.table[vocab["berlin"], tags.index("O")] = 1.0
+        self.table[vocab["berlin"], tags.index("B-LOC")] = 1.2
+
+    def __call__(self, batch, offset):
+        width = int(batch["lengths"].max())
+        return self.table[batch["input_ids"][:, offset : offset + width]]
+
+
+@pytest.fixture()
+def oracle_tagger(trained_softmax_dir, monkeypatch) -> Tagger:
+    tagger = Tagger.load(trained_softmax_dir)
+    monkeypatch.setattr(tagger.model, "emissions", _Oracle(tagger))
+    return tagger
+
+
+@pytest.fixture()
+def svc(db_url):
+    service = Services(db_url)
+    yield service
+    service.close()
+
+
+def _pool(svc, texts, order="uncertainty"):
+    project = svc.create_project("Pool", ["PER", "LOC", "ORG"])
+    if order != "uncertainty":
+        svc.update_project(project.id, queue_order=order)
+    docs = [svc.save_for_correction(project.id, t) for t in texts]
+    return project, docs
+
+
+def _queue(svc, project_id) -> list[str]:
+    out, doc = [], svc.next_document(project_id)
+    while doc is not None:
+        out.append(doc.text)
+        doc = svc.next_document(project_id, after_id=doc.id)
+    return out
+
+
+# ---------------------------------------------------------------------- uncertainty
+
+
+def test_a_sentence_the_model_is_sure_of_is_less_uncertain_than_one_it_is_not(oracle_tagger):
+    sure, unsure = oracle_tagger.analyse([SURE, UNSURE])
+    assert 0.0 <= sure.uncertainty < 0.02 < unsure.uncertainty <= 1.0
+    assert [(s.label, s.start) for s in unsure.unsure] == [("LOC", len("bob went to "))]
+
+
+def test_uncertainty_does_not_grow_with_length_alone(oracle_tagger):
+    short, long = oracle_tagger.analyse([UNSURE, UNSURE + " " + " ".join([SURE] * 8)])
+    assert long.uncertainty < short.uncertainty
+
+
+def test_analyse_gives_the_spans_predict_gives(trained_dir, corpus):
+    tagger = Tagger.load(trained_dir)
+    texts = [ex.text for ex in corpus[100:110]] + ["", "北京 🙂 paris"]
+    assert [p.spans for p in tagger.analyse(texts)] == tagger.predict(texts)
+    assert all(0.0 <= p.uncertainty <= 1.0 for p in tagger.analyse(texts))
+
+
+def test_near_copies_are_pushed_back_behind_distinct_documents():
+    items = [(0.9, "the cat sat on the mat"), (0.89, "the cat sat on the mat ."), (0.88, "the cat sat on a mat"),
+             (0.5, "stocks fell in tokyo"), (0.4, "rain is expected in london")]
+    assert diverse_order(items) == [0, 3, 4, 1, 2]
+    assert diverse_order(items, RankConfig(similar=1.01)) == [0, 1, 2, 3, 4]  # diversity off
+
+
+# ---------------------------------------------------------------------- the queue
+
+
+def test_the_ranked_queue_asks_for_the_most_uncertain_first(svc, oracle_tagger, trained_softmax_dir):
+    project, docs = _pool(svc, [SURE, UNSURE, "alice went to paris today ."])
+    version = svc.register_version(project.id, trained_softmax_dir, activate=True)
+    assert _queue(svc, project.id)[0] == SURE  # not ranked yet: file order
+    rank_queue(svc.factory, project.id, version.id, oracle_tagger)
+    assert _queue(svc, project.id)[0] == UNSURE
+    reason = svc.queue_reason(docs[1].id)
+    assert (reason.rank, reason.ranked) == (0, 3) and reason.uncertainty > 0.02
+    assert [s.label for s in reason.unsure] == ["LOC"]
+
+
+def test_a_corrected_document_leaves_the_ranked_queue_and_new_ones_come_after(svc, oracle_tagger,
+                                                                                 trained_softmax_dir):
+    project, docs = _pool(svc, [SURE, UNSURE])
+    version = svc.register_version(project.id, trained_softmax_dir, activate=True)
+    rank_queue(svc.factory, project.id, version.id, oracle_tagger)
+    svc.save_correction(docs[1].id, [], annotator="ann")
+    assert svc.queue_reason(docs[1].id) is None
+    later = svc.save_for_correction(project.id, "carol smith works at acme corp .")
+    assert _queue(svc, project.id) == [SURE, later.text]
+
+
+def test_the_queue_order_is_kept_per_project_and_checked(svc):
+    project, _ = _pool(svc, ["a", "b"])
+    other = svc.create_project("Other", ["PER"])
+    assert svc.project(project.id).queue_order == "uncertainty"
+    svc.update_project(project.id, queue_order="random")
+    assert (svc.project(project.id).queue_order, svc.project(other.id).queue_order) == ("random", "uncertainty")
+    with pytest.raises(SeqLabError, match="queue order must be one of uncertainty, file, random"):
+        svc.update_project(project.id, queue_order="loudest")
+
+
+def test_the_random_order_is_stable_and_asks_for_every_document_once(svc):
+    texts = [f"document number {i}" for i in range(30)]
+    project, _ = _pool(svc, texts, order="random")
+    first = _queue(svc, project.id)
+    assert sorted(first) == sorted(texts) and first != texts
+    assert _queue(svc, project.id) == first
+
+
+def test_file_order_ignores_a_ranking(svc, oracle_tagger, trained_softmax_dir):
+    project, _ = _pool(svc, [SURE, UNSURE], order="file")
+    version = svc.register_version(project.id, trained_softmax_dir, activate=True)
+    rank_queue(svc.factory, project.id, version.id, oracle_tagger)
+    assert _queue(svc, project.id) == [SURE, UNSURE]
+
+
+# ---------------------------------------------------------------------- the worker
+
+
+def test_the_worker_ranks_the_queue_after_a_job_and_again_after_a_rollback(training_svc, tiny_base):
+    svc = training_svc
+    project = add_labelled_project(svc, tiny_base, n=40)
+    waiting = [svc.save_for_correction(project.id, t) for t in ("alice went to berlin .", "dave said nothing .")]
+    svc.start_training(project.id, **FAST_TRAINING)
+    worker.serve(svc.factory, data_home(), once=True)
+    first = svc.active_version(project.id)
+    assert first is not None
+    assert all(svc.queue_reason(d.id).version_id == first.id for d in waiting)
+    # a second version, then a rollback to the first: the worker ranks with whichever is active
+    svc.start_training(project.id, **{**FAST_TRAINING, "epochs": 4})
+    worker.serve(svc.factory, data_home(), once=True)
+    svc.activate_version(first.id)
+    assert worker.rank_queues(svc.factory) == 1
+    assert svc.queue_reason(waiting[0].id).version_id == first.id
+    assert worker.rank_queues(svc.factory) == 0  # nothing changed since
+
+
+def test_a_ranking_that_fails_leaves_the_queue_in_file_order(svc, tmp_path, trained_softmax_dir):
+    project, _ = _pool(svc, [SURE, UNSURE])
+    folder = tmp_path / "gone"
+    shutil.copytree(trained_softmax_dir, folder)
+    svc.register_version(project.id, folder, activate=True)
+    shutil.rmtree(folder)
+    assert worker.rank_queues(svc.factory) == 1
+    assert _queue(svc, project.id) == [SURE, UNSURE]
+    assert worker.rank_queues(svc.factory) == 0  # not retried on every poll
