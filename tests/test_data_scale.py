@@ -16,6 +16,7 @@ from tests.conftest import make_corpus
 
 import services.core
 from db import repo
+from db.models import SCHEMA_VERSION
 from db.session import make_engine, write_session
 from db.training_data import training_data, training_summary
 from services import EXAMPLE_TEXTS, Services
@@ -253,7 +254,7 @@ def test_migration_to_v3_adds_the_document_indexes(tmp_path):
     try:
         assert INDEXES <= {ix["name"] for ix in inspect(engine).get_indexes("documents")}
         with engine.connect() as c:
-            assert c.execute(text("SELECT version FROM schema_info")).scalar() == 3
+            assert c.execute(text("SELECT version FROM schema_info")).scalar() == SCHEMA_VERSION
     finally:
         engine.dispose()
 
