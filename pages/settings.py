@@ -10,6 +10,8 @@ from ui import md, project_picker, services
 TASK_KINDS = {"spans": "spans: entities in the text (NER)", "tags": "tags: one tag per word (e.g. part of speech)"}
 DECODERS = {"crf": "CRF (models which tag may follow which; best F1)", "softmax": "softmax (fastest)"}
 ENCODERS = {"bilstm": "BiLSTM with casing features (best F1)", "none": "none (plain transformers checkpoint)"}
+QUEUE_ORDERS = {"uncertainty": "what the model is least sure of first (once a model is trained; file order before)",
+                "file": "file order (as imported)", "random": "random (a fixed shuffle)"}
 
 
 def attempt(action, success: str) -> bool:
@@ -70,6 +72,17 @@ def model_section(project) -> None:
     st.caption("These apply to the next training job; existing versions keep what they were trained with.")
 
 
+def queue_section(project) -> None:
+    st.subheader("Annotation queue")
+    order = st.selectbox("Annotate asks for", list(QUEUE_ORDERS), index=list(QUEUE_ORDERS).index(project.queue_order),
+                         format_func=QUEUE_ORDERS.get, key=f"queue_order_{project.id}")
+    if order != project.queue_order:
+        if attempt(lambda: services().update_project(project.id, queue_order=order), "Queue order saved"):
+            st.rerun()
+    st.caption("The training worker ranks the waiting documents after each retrain (and after an activation "
+               "or rollback), so the uncertainty order follows the active model without slowing this app.")
+
+
 def _row_key(project, name: str) -> str:
     """Widget keys of one label row hold the name it shows, so a rename made elsewhere gives fresh
     fields (never a stale name that a save would rename the label back to)."""
@@ -127,3 +140,4 @@ new_project_section()
 project_section(project)
 labels_section(project)
 model_section(project)
+queue_section(project)

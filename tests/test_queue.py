@@ -178,3 +178,26 @@ def test_a_ranking_that_fails_leaves_the_queue_in_file_order(svc, tmp_path, trai
     assert worker.rank_queues(svc.factory) == 1
     assert _queue(svc, project.id) == [SURE, UNSURE]
     assert worker.rank_queues(svc.factory) == 0  # not retried on every poll
+
+
+# ---------------------------------------------------------------------- Settings
+
+
+def test_settings_changes_the_queue_order_of_the_project(tmp_path, monkeypatch):
+    import streamlit as st
+
+    from tests.apptest import page
+
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    monkeypatch.setenv("SEQLAB_DB_URL", url)
+    st.cache_resource.clear()
+    svc = Services(url)
+    try:
+        project = svc.ensure_default_project()
+        at = page("settings")
+        at.selectbox(key=f"queue_order_{project.id}").set_value("random").run()
+        assert not at.exception
+        assert svc.project(project.id).queue_order == "random"
+        assert at.selectbox(key=f"queue_order_{project.id}").value == "random"
+    finally:
+        svc.close()
