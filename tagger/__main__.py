@@ -1,4 +1,4 @@
-"""CLI: ``python -m tagger train|predict|evaluate`` (see ``--help`` on each)."""
+"""CLI: ``python -m tagger train|predict|evaluate|rank`` (see ``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     _train_parser(sub)
     _predict_parser(sub)
     _evaluate_parser(sub)
+    _rank_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -117,13 +118,17 @@ def _predict_parser(sub) -> None:
     p.set_defaults(run=_run_predict)
 
 
+def _texts(args) -> list[str]:
+    """The texts of ``args.input``: lines of standard input for ``-``, else a file read like any other."""
+    if args.input == "-":
+        return [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+    return [e.text for e in _read(args.input, args)]
+
+
 def _run_predict(args) -> int:
     from .predict import Tagger
 
-    if args.input == "-":
-        texts = [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
-    else:
-        texts = [e.text for e in _read(args.input, args)]
+    texts = _texts(args)
     tagger = Tagger.load(args.model, batch_size=args.batch_size)
     with tqdm(total=len(texts), unit="text", file=sys.stderr, disable=len(texts) < 500) as bar:
         for start in range(0, len(texts), 1024):  # chunks: a live bar, bounded memory
@@ -157,6 +162,40 @@ def _run_evaluate(args) -> int:
               "they count as missed", file=sys.stderr)
     report = evaluate(data, tagger.predict([e.text for e in data]))
     print(json.dumps(report.to_dict(), ensure_ascii=False) if args.json else report.table())
+    return 0
+
+
+def _rank_parser(sub) -> None:
+    p = sub.add_parser("rank", help="texts the model is least sure of first, as JSONL",
+                       description="Tag texts (read like predict) and write them as JSONL, most uncertain first: "
+                                   "text, uncertainty (1 - geometric mean over words of the chosen tag's "
+                                   "probability), spans, and the spans the model is unsure of.")
+    p.add_argument("--model", required=True, help="SeqLab model folder")
+    p.add_argument("input", nargs="?", default="-", help="input file, or - for standard input (default)")
+    p.add_argument("--top", type=int, help="write only the N most uncertain")
+    p.add_argument("--batch-size", type=int, default=32)
+    _reading_flags(p)
+    p.set_defaults(run=_run_rank)
+
+
+def _run_rank(args) -> int:
+    from .predict import Tagger
+
+    if args.top is not None and args.top < 1:
+        raise SeqLabError(f"--top must be at least 1, got {args.top}")
+    texts = _texts(args)
+    tagger = Tagger.load(args.model, batch_size=args.batch_size, quantize=True)  # the app's and worker's fast path
+    scored = []
+    with tqdm(total=len(texts), unit="text", file=sys.stderr, disable=len(texts) < 500) as bar:
+        for start in range(0, len(texts), 1024):
+            chunk = texts[start : start + 1024]
+            scored.extend(zip(chunk, tagger.analyse(chunk)))
+            bar.update(len(chunk))
+    order = sorted(range(len(scored)), key=lambda i: (-scored[i][1].uncertainty, i))[: args.top]
+    for i in order:
+        text, p = scored[i]
+        print(json.dumps({"text": text, "uncertainty": p.uncertainty, "spans": [s.to_dict() for s in p.spans],
+                          "unsure": [s.to_dict() for s in p.unsure]}, ensure_ascii=False))
     return 0
 
 

@@ -381,6 +381,7 @@ def test_every_command_reads_an_invalid_sequence_with_the_same_warning_or_with_s
         "train": ["train", "--train", data, "--out", tmp_path / "model", "--base-model", tiny_base, *QUICK],
         "evaluate": ["evaluate", "--model", trained_dir, "--data", data],
         "predict": ["predict", "--model", trained_dir, data],
+        "rank": ["rank", "--model", trained_dir, data],
     }
     lenient = {name: run_module(*argv) for name, argv in commands.items()}
     strict = {name: run_module(*argv, "--strict") for name, argv in commands.items()}

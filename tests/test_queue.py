@@ -201,3 +201,51 @@ def test_settings_changes_the_queue_order_of_the_project(tmp_path, monkeypatch):
         assert at.selectbox(key=f"queue_order_{project.id}").value == "random"
     finally:
         svc.close()
+
+
+# ---------------------------------------------------------------------- python -m tagger rank
+
+
+def _rank(argv, capsys) -> tuple[int, list[dict], str]:
+    import json
+
+    from tagger.__main__ import main
+
+    code = main(["rank", *map(str, argv)])
+    captured = capsys.readouterr()
+    return code, [json.loads(line) for line in captured.out.splitlines()], captured.err
+
+
+def test_rank_writes_every_text_most_uncertain_first(trained_dir, corpus, tmp_path, capsys):
+    texts = [ex.text for ex in corpus[100:120]] + ["zq xv qq jj", "北京 🙂 paris"]
+    path = tmp_path / "pool.txt"
+    path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    code, records, _ = _rank(["--model", trained_dir, path], capsys)
+    assert code == 0
+    assert sorted(r["text"] for r in records) == sorted(texts)
+    scores = [r["uncertainty"] for r in records]
+    assert scores == sorted(scores, reverse=True) and all(0 <= u <= 1 for u in scores)
+    tagger = Tagger.load(trained_dir, quantize=True)
+    expected = {t: p.uncertainty for t, p in zip(texts, tagger.analyse(texts))}
+    assert all(r["uncertainty"] == expected[r["text"]] for r in records)
+    assert all({"start", "end", "label", "score"} <= set(s) for r in records for s in r["spans"] + r["unsure"])
+
+
+def test_rank_reads_standard_input_and_keeps_the_top(trained_dir, corpus, monkeypatch, capsys):
+    import io
+    import sys
+
+    texts = [ex.text for ex in corpus[100:110]]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(texts) + "\n"))
+    code, records, _ = _rank(["--model", trained_dir, "--top", 3], capsys)
+    assert code == 0 and len(records) == 3
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(texts) + "\n"))
+    _, everything, _ = _rank(["--model", trained_dir], capsys)
+    assert records == everything[:3]
+
+
+def test_rank_refuses_a_top_below_one(trained_dir, tmp_path, capsys):
+    path = tmp_path / "pool.txt"
+    path.write_text("alice went to paris .\n", encoding="utf-8")
+    code, _, err = _rank(["--model", trained_dir, "--top", 0, path], capsys)
+    assert code == 2 and "--top must be at least 1" in err
