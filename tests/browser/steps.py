@@ -83,8 +83,10 @@ SHOWN_SPANS = """root => [...root.querySelectorAll('mark.seqlab-entity')].map(m 
 
 
 def editor(page) -> Locator:
-    """The Annotate page's span editor (in the page's own DOM, no iframe), once it has drawn."""
+    """The Annotate page's span editor (in the page's own DOM, no iframe), once it has drawn and
+    the previous document's editor has gone (for a moment after a rerun the page holds both)."""
     root = page.locator(EDITOR)
+    expect(root).to_have_count(1)
     root.locator(".seqlab-text").wait_for(state="visible")
     return root
 

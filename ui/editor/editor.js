@@ -88,6 +88,9 @@ function sameSpans(a, b) {
 
 const instances = new WeakMap(); // parentElement -> Editor (the module is called again on reruns)
 const ARROWS = new Set(["ArrowLeft", "ArrowRight"]);
+const CHUNK = 150; // units per drawn block of a long paragraph, cut after a sentence...
+const HARD_CHUNK = 400; // ...or anywhere past this (CJK text has no spaces to cut at)
+const SENTENCE_END = new Set([".", "!", "?", "。", "！", "？", ";", "\u061f"]);
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -141,11 +144,12 @@ class Editor {
 
   // ------------------------------------------------------------------ building
   build() {
+    performance.mark("seqlab-editor-build-start");
     const root = el("div", "seqlab-editor" + (this.editable ? " seqlab-editable" : ""));
+    if (this.data.doc !== null && this.data.doc !== undefined) root.dataset.doc = String(this.data.doc);
     this.root = root;
     if (this.editable) root.appendChild(this.buildToolbar());
     const text = el("div", "seqlab-text");
-    text.dir = "auto";
     this.text = text;
     text.appendChild(this.buildText());
     root.appendChild(text);
@@ -161,30 +165,70 @@ class Editor {
       this.say();
     }
     this.parent.appendChild(root);
+    performance.measure("seqlab-editor-build", "seqlab-editor-build-start"); // read by bench/editor.py
   }
 
+  // The text as blocks ("chunks") of a paragraph, or of about CHUNK units of a long one, cut
+  // after a sentence: an edit then lays out one block, and blocks off screen are not laid out at
+  // all (content-visibility). A chunk never cuts a span; an edit that makes a span across chunks
+  // merges them first.
   buildText() {
     const frag = document.createDocumentFragment();
     const { units, gaps } = this.data;
     const spans = this.spans;
     this.units = new Array(this.n);
+    let chunk = frag.appendChild(el("div", "seqlab-chunk"));
+    let size = 0;
     let open = null; // the mark being filled
     let next = 0; // the next span to open
     for (let u = 0; u < this.n; u++) {
-      if (gaps[u]) (open || frag).appendChild(document.createTextNode(gaps[u])); // inside a span: its own gap
-      if (!open && next < spans.length && spans[next].i === u) open = frag.appendChild(this.newMark(spans[next]));
+      const gap = gaps[u];
+      if (open) {
+        if (gap) open.appendChild(document.createTextNode(gap)); // inside a span: its own gap
+      } else {
+        if (gap) chunk.appendChild(document.createTextNode(gap));
+        if (u > 0 && this.cutsBefore(u, size)) {
+          chunk = frag.appendChild(el("div", "seqlab-chunk"));
+          size = 0;
+        }
+        if (next < spans.length && spans[next].i === u) open = chunk.appendChild(this.newMark(spans[next]));
+      }
       const unit = el("span", "seqlab-unit", units[u]);
       unit._i = u;
       this.units[u] = unit;
-      (open || frag).appendChild(unit);
+      (open || chunk).appendChild(unit);
+      size += 1;
       if (open && spans[next].j === u + 1) {
         open.appendChild(open._tag);
         open = null;
         next += 1;
       }
     }
-    if (gaps[this.n]) frag.appendChild(document.createTextNode(gaps[this.n]));
+    if (gaps[this.n]) chunk.appendChild(document.createTextNode(gaps[this.n]));
     return frag;
+  }
+
+  // A new chunk before unit u: at a line break, or after a sentence once the chunk is long.
+  cutsBefore(u, size) {
+    const gap = this.data.gaps[u];
+    if (gap.includes("\n")) return true;
+    if (size >= HARD_CHUNK) return true;
+    return size >= CHUNK && SENTENCE_END.has(this.data.units[u - 1]);
+  }
+
+  chunkOf(unit) {
+    const parent = unit.parentNode;
+    return parent.classList.contains("seqlab-chunk") ? parent : parent.parentNode;
+  }
+
+  // Chunks first..last become one (a span is about to cover units in both).
+  merge(first, last) {
+    while (first !== last) {
+      const following = first.nextSibling;
+      first.append(...following.childNodes);
+      following.remove();
+      if (following === last) break;
+    }
   }
 
   newMark(span) {
@@ -509,6 +553,8 @@ class Editor {
     const mark = this.newMark(span);
     const first = this.units[span.i];
     const last = this.units[span.j - 1];
+    const chunk = this.chunkOf(first);
+    if (chunk !== this.chunkOf(last)) this.merge(chunk, this.chunkOf(last));
     first.parentNode.insertBefore(mark, first);
     let node = first;
     for (;;) {
