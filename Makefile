@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-browser run bench-accuracy bench-speed bench-learning-curve bench-contention bench-data-page clean
+.PHONY: install test test-browser run bench-accuracy bench-speed bench-learning-curve bench-contention bench-data-page bench-editor clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -36,6 +36,9 @@ bench-learning-curve: install
 
 bench-contention: install
 	$(PY) bench/contention.py
+
+bench-editor: install
+	$(PY) bench/editor.py
 
 # The Data page, the import and the other pages' queries at 100,000 and 500,000 documents (about 4 minutes).
 bench-data-page: install
