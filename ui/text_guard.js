@@ -29,5 +29,9 @@ export default function (component) {
   }
 
   window.addEventListener("input", onInput, true);
-  return () => window.removeEventListener("input", onInput, true);
+  document.documentElement.setAttribute("data-seqlab-text-guard", "ready");  // for tests to wait on
+  return () => {
+    window.removeEventListener("input", onInput, true);
+    document.documentElement.removeAttribute("data-seqlab-text-guard");
+  };
 }
