@@ -7,6 +7,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from ui.text import LINK_BREAK
+
 TIMEOUT = 60
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 
@@ -20,8 +22,10 @@ def page(name: str, **state) -> AppTest:
 
 
 def unmd(text: str) -> str:
-    """What markdown shows for text escaped with ui.md (backslash escapes removed)."""
-    return re.sub(r"\\(.)", r"\1", str(text))
+    """What markdown shows for text escaped with ui.md: its link breaks and leading-space references
+    undone, backslash escapes removed (tests/test_escaping.py renders it for real)."""
+    text = re.sub(r"(?<!\\)&#(\d+);", lambda m: chr(int(m.group(1))), str(text).replace(LINK_BREAK, ""))
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 def shown(at: AppTest) -> list[str]:
