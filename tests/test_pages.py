@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 import ui
 from services import Services
 from tagger.spans import Span
-from tests.apptest import page, shown, unmd
+from tests.apptest import PAGES, page, shown, unmd
 
 XSS = "<img src=x onerror=alert(1)> Alice went to Paris ."
 
@@ -325,6 +325,16 @@ def test_a_value_from_an_older_editor_of_the_document_is_not_applied(svc, projec
     at = page("annotate", project_id=fresh.id)
     send(at, "accept", [(0, 1, "PER")], revision=5)
     assert svc.document(doc.id).status == "new"
+
+
+def test_a_new_session_opens_the_document_in_the_address_in_its_project(svc, project):
+    fresh, doc = queue(svc, "Alice met Bob .\nCarol went home .\n")
+    second = svc.next_document(fresh.id, after_id=doc.id)
+    at = AppTest.from_file(str(PAGES / "annotate.py"), default_timeout=60)
+    at.query_params["doc"] = str(second.id)  # a reload of the page that showed the second document
+    at.run()
+    assert not at.exception
+    assert at.session_state["project_id"] == fresh.id and editor_data(at)["doc"] == second.id
 
 
 def test_two_hundred_labels_all_reach_the_editor_with_keys_only_where_set(svc, project):

@@ -29,11 +29,7 @@ DRAFT_S = 15  # the draft is sent 2 s after the last edit; then one rerun on a b
 def open_document(app, services, name: str, text: str, labels=LABELS, spans=()):
     """A new project whose queue holds ``text`` (with suggested ``spans``), open on Annotate."""
     project = services.create_project(name, list(labels))
-    if spans:
-        doc = services.save_for_correction(project.id, text, spans)
-    else:
-        services.import_file(project.id, "queue.txt", (text + "\n").encode())
-        doc = services.next_document(project.id)
+    doc = services.save_for_correction(project.id, text, spans)
     app.open("Annotate")
     choose_project(app, name)
     expect(app.page.get_by_text(f"Document #{doc.id} ·")).to_be_visible()
@@ -220,6 +216,19 @@ def test_an_emoji_and_cjk_document_exports_with_exact_offsets(app, services):
     assert exported.text == text
     assert [(s.start, s.end, s.label) for s in exported.spans] == [
         (zoe, zoe + 3, "PER"), (wang, wang + 3, "PER"), (beijing, beijing + 2, "LOC")]
+
+
+def test_a_span_across_a_line_break_joins_the_two_drawn_blocks_and_keeps_its_offsets(app, services):
+    text = "She moved to New\r\nYork last year .\nAnd stayed ."
+    _, doc = open_document(app, services, "Line break", text)
+    page = app.page
+    assert editor(page).locator(".seqlab-chunk").count() == 3  # a block per line
+    drag(page, unit(page, "New"), unit(page, "York"))
+    page.keyboard.press("3")
+    assert shown_spans(page) == [("New\r\nYork", "LOC")]
+    assert editor(page).locator(".seqlab-chunk").count() == 2
+    accept(app)
+    assert stored(services, doc.id) == [("New\r\nYork", "LOC")]
 
 
 def long_text(words: int, seed: int = 5) -> str:
