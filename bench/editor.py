@@ -44,9 +44,10 @@ CHROMIUM = os.environ.get("SEQLAB_CHROMIUM", "/usr/bin/chromium")
 PROBE = """() => {
   window.__bench = {
     // Resolve with {dom, frame} ms from the next keydown/mousedown to when ``pred`` holds.
-    arm(predSource) {
+    arm(predSource, timeoutMs) {
       const pred = new Function(`return (${predSource})()`);
-      return new Promise((resolve) => {
+      return new Promise((resolve, reject) => {
+        setTimeout(() => reject(new Error(`not seen within ${timeoutMs} ms: ${predSource}`)), timeoutMs);
         let t0 = null, t1 = null;
         const start = () => { if (t0 === null) t0 = performance.now(); };
         window.addEventListener("keydown", start, true);
@@ -159,6 +160,7 @@ class Page:
         self.context.set_default_timeout(timeout_s * 1000)
         self.page = self.context.new_page()
         self.url = url
+        self.timeout_s = timeout_s
 
     def open(self, project: str) -> None:
         page = self.page
@@ -176,7 +178,8 @@ class Page:
 
     def timed(self, predicate: str, action) -> dict[str, float]:
         """Run ``action`` (a key press or a click) and time it to ``predicate`` with the page's clock."""
-        self.page.evaluate("src => { window.__wait = window.__bench.arm(src); }", predicate)
+        self.page.evaluate("([src, ms]) => { window.__wait = window.__bench.arm(src, ms); }",
+                           [predicate, self.timeout_s * 1000])
         action()
         result = self.page.evaluate("() => window.__wait")
         return {k: round(v, 1) for k, v in result.items()}
@@ -246,7 +249,7 @@ def bench_pills(browser, url: str, n: int, docs: list[int], timeout_s: float) ->
 
         def chosen(word):  # the pill shows as selected once its rerun is done
             return (f"() => [...document.querySelectorAll('[data-testid=stButtonGroup] button')].some(b => "
-                    f"b.textContent === '{word}' && b.getAttribute('data-testid').endsWith('Active'))")
+                    f"b.textContent === '{word}' && b.getAttribute('aria-pressed') === 'true')")
 
         result["select"] = ed.timed(chosen("Qalpha"), pill("Qalpha").click)
         ed.settled()
