@@ -55,9 +55,14 @@ def next_document(session: Session, project_id: int, after_id: int = 0) -> Docum
 
 
 def _by_rank(session: Session, project_id: int, after_id: int) -> DocumentInfo | None:
+    """After a ranked document (skipped): the next in rank. After one that left the queue (accepted:
+    its score is gone) or at the start: the most uncertain one still waiting. After a waiting
+    document ranked later than the others were: the next such, in file order."""
     after_rank = -1
     if after_id:
         after_rank = session.scalar(select(QueueScore.rank).where(QueueScore.document_id == after_id))
+        if after_rank is None and session.scalar(select(Document.status).where(Document.id == after_id)) not in WAITING:
+            after_rank = -1
     if after_rank is not None:  # ranked (or the start): the next ranked one, then the unranked ones
         found = session.scalar(
             select(Document.id).join(QueueScore, QueueScore.document_id == Document.id)

@@ -123,6 +123,19 @@ def test_a_corrected_document_leaves_the_ranked_queue_and_new_ones_come_after(sv
     assert _queue(svc, project.id) == [SURE, later.text]
 
 
+def test_after_an_accept_the_queue_goes_on_with_the_most_uncertain_left(svc, oracle_tagger, trained_softmax_dir):
+    texts = [SURE, UNSURE, "bob said berlin .", "alice went to paris today ."]
+    project, docs = _pool(svc, texts)
+    version = svc.register_version(project.id, trained_softmax_dir, activate=True)
+    rank_queue(svc.factory, project.id, version.id, oracle_tagger)
+    ranked = _queue(svc, project.id)
+    first = svc.next_document(project.id)
+    svc.save_correction(first.id, [], annotator="ann")  # accepted: it leaves the queue
+    assert svc.next_document(project.id, after_id=first.id).text == ranked[1]
+    skipped = svc.next_document(project.id, after_id=first.id)
+    assert svc.next_document(project.id, after_id=skipped.id).text == ranked[2]  # skip: the next in rank
+
+
 def test_the_queue_order_is_kept_per_project_and_checked(svc):
     project, _ = _pool(svc, ["a", "b"])
     other = svc.create_project("Other", ["PER"])
