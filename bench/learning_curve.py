@@ -2,6 +2,15 @@
 
     python bench/learning_curve.py                          # both warm starts, ~15 minutes on 2 quiet cores
     python bench/learning_curve.py --sizes 50,200 --warm base --dev-limit 300   # a quick look
+    python bench/learning_curve.py --protocols first,random,uncertainty --seeds 13,1,2   # which sentences
+
+With ``--protocols``, the pool is the whole CoNLL training set and each protocol chooses which
+sentences are corrected, 3 seeds each (the training seed; for ``random`` also the draw), every
+retrain warm-started from the active version as the worker does by default: ``first`` takes the
+queue in file order, ``random`` draws sentences at random, ``uncertainty`` starts from the first
+50 and then takes the project's queue as the worker ranks it after each retrain
+(``worker.rank_queues``: the active version's uncertainty over every waiting sentence, with
+near-copies pushed back). Each step records the retrain and, for ``uncertainty``, the ranking time.
 
 For each warm start ("base", "active") on a fresh data folder and SQLite database: create a
 PER/ORG/LOC/MISC project on the embedded base model with the project defaults, import the
@@ -53,8 +62,14 @@ def main() -> None:
     parser.add_argument("--dev-limit", type=int, default=0, help="only the first N dev sentences (quick runs only)")
     parser.add_argument("--no-conll-dev", dest="conll_dev", action="store_false",
                         help="skip scoring each version on all the dev file's sentences")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "learning_curve.json"))
+    parser.add_argument("--protocols", help="first,random,uncertainty: which sentences are corrected (see above)")
+    parser.add_argument("--seeds", default="13,1,2", help="training seeds per protocol (with --protocols)")
+    parser.add_argument("--out", help="JSON to write (default: bench/results/learning_curve.json, or "
+                                      "learning_curve_protocols.json with --protocols)")
     args = parser.parse_args()
+    if args.protocols:
+        return protocols_main(args)
+    args.out = args.out or str(ROOT / "bench" / "results" / "learning_curve.json")
     import worker
 
     worker.setup_threads()
@@ -74,6 +89,123 @@ def main() -> None:
     plot(runs, png)
     print("\n" + table(runs) + f"\n\nwarm start by the figures: {out['warm_start_choice']}"
           f"\nsaved {args.out} and {png}")
+
+
+def protocols_main(args) -> None:
+    """Each protocol x seed on the whole training pool; mean and spread per size."""
+    import worker
+
+    worker.setup_threads()
+    from bench.machine import describe
+
+    sizes = sorted(int(n) for n in args.sizes.split(","))
+    pool, dev, read = _read(args.train, args.dev, 10**9, args.dev_limit)  # every training sentence
+    runs: dict[str, dict[str, list[dict]]] = {}
+    for protocol in args.protocols.split(","):
+        runs[protocol] = {}
+        for seed in (int(x) for x in args.seeds.split(",")):
+            runs[protocol][str(seed)] = protocol_curve(pool, dev, sizes, protocol, seed)
+    out = {"benchmark": "learning_curve_protocols", "machine": describe("cpu"), "settings": _settings(),
+           "train_file": args.train, "dev_file": args.dev, "dev_limit": args.dev_limit, "pool": len(pool),
+           "train_sentences_read": read, "targets": PROTOCOL_TARGETS, "runs": runs, "summary": summarise(runs)}
+    path = Path(args.out or ROOT / "bench" / "results" / "learning_curve_protocols.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    plot_protocols(out["summary"], path.with_suffix(".png"))
+    print("\n" + protocol_table(out["summary"]) + f"\n\nsaved {path} and {path.with_suffix('.png')}")
+
+
+PROTOCOL_TARGETS = {"uncertainty_f1_at_200": 0.78, "uncertainty_f1_at_1000": 0.88, "over_random_at_200": 0.03,
+                    "seconds_at_200": 60.0, "rank_10000_s": 60.0}
+
+
+def protocol_curve(pool, dev, sizes: list[int], protocol: str, seed: int) -> list[dict]:
+    """One protocol with one seed on a fresh data folder: correct, retrain (and rank), record."""
+    import random
+
+    import worker
+    from services import Services
+
+    with tempfile.TemporaryDirectory(prefix="seqlab-curve-") as home:
+        os.environ["SEQLAB_HOME"] = home
+        svc = Services(f"sqlite:///{home}/seqlab.db")
+        try:
+            project = _project(svc, pool, dev)
+            svc.update_project(project.id, queue_order="uncertainty" if protocol == "uncertainty" else "file")
+            gold = {e.text: e.spans for e in pool}
+            drawn = [e.text for e in pool]
+            random.Random(seed).shuffle(drawn)
+            rows, done = [], 0
+            for size in sizes:
+                if protocol == "random":
+                    for text in drawn[done:size]:
+                        doc = svc.save_for_correction(project.id, text)  # the stored document of that text
+                        svc.save_correction(doc.id, gold[text], annotator="bench")
+                else:
+                    _correct(svc, project.id, gold, size - done, 0)
+                done = size
+                row = _retrain(svc, project.id, "active", Path(home), None, seed=seed)
+                if protocol == "uncertainty" and size != sizes[-1]:
+                    t0 = time.perf_counter()
+                    worker.rank_queues(svc.factory)
+                    row["rank_s"] = round(time.perf_counter() - t0, 1)
+                    row["ranked"] = svc.queue_progress(project.id).total - svc.queue_progress(project.id).done
+                row.update(protocol=protocol, seed=seed)
+                rows.append(row)
+                print(f"[{protocol} seed {seed}] " + _line("active", row)
+                      + (f", ranking {row['rank_s']} s" if "rank_s" in row else ""), flush=True)
+        finally:
+            svc.close()
+            os.environ.pop("SEQLAB_HOME", None)
+    return rows
+
+
+def summarise(runs: dict[str, dict[str, list[dict]]]) -> dict:
+    """Per protocol and size: mean, min and max dev F1 over the seeds, mean retrain and ranking s."""
+    out = {}
+    for protocol, by_seed in runs.items():
+        rows = {}
+        for step in zip(*by_seed.values()):
+            f1 = [r["dev_f1"] for r in step]
+            ranks = [r["rank_s"] for r in step if "rank_s" in r]
+            rows[str(step[0]["sentences"])] = {
+                "f1_mean": round(sum(f1) / len(f1), 4), "f1_min": min(f1), "f1_max": max(f1), "seeds": len(f1),
+                "total_s_mean": round(sum(r["total_s"] for r in step) / len(step), 1),
+                **({"rank_s_mean": round(sum(ranks) / len(ranks), 1)} if ranks else {})}
+        out[protocol] = rows
+    return out
+
+
+def protocol_table(summary: dict) -> str:
+    head = "| protocol | sentences | dev F1 mean | min - max | seeds | retrain s | ranking s |"
+    rows = [head, "|---|---:|---:|---|---:|---:|---:|"]
+    for protocol, by_size in summary.items():
+        for size, r in by_size.items():
+            rows.append(f"| {protocol} | {size} | **{r['f1_mean']:.3f}** | {r['f1_min']:.3f} - {r['f1_max']:.3f} | "
+                        f"{r['seeds']} | {r['total_s_mean']:.0f} | {r.get('rank_s_mean', '')} |")
+    return "\n".join(rows)
+
+
+def plot_protocols(summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for protocol, by_size in summary.items():
+        sizes = [int(s) for s in by_size]
+        mean = [r["f1_mean"] for r in by_size.values()]
+        ax.plot(sizes, mean, marker="o", label=protocol)
+        ax.fill_between(sizes, [r["f1_min"] for r in by_size.values()], [r["f1_max"] for r in by_size.values()],
+                        alpha=0.2)
+    ax.scatter([200, 1000], [PROTOCOL_TARGETS["uncertainty_f1_at_200"], PROTOCOL_TARGETS["uncertainty_f1_at_1000"]],
+               marker="_", s=300, c="red", label="targets (uncertainty)")
+    ax.set(xscale="log", xlabel="corrected sentences", ylabel="dev F1", title="Which sentences to correct")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 def _read(train_path: str, dev_path: str, n: int, dev_limit: int):
@@ -152,14 +284,14 @@ def _correct(svc, project_id: int, gold: dict, count: int, after: int) -> int:
     return after
 
 
-def _retrain(svc, project_id: int, warm: str, home: Path, conll_dev) -> dict:
+def _retrain(svc, project_id: int, warm: str, home: Path, conll_dev, seed: int | None = None) -> dict:
     """Queue, claim and run one job as the worker does; what it took and what it scored."""
     import worker
     from db import jobs
     from db.session import write_session
 
     data = svc.training_documents(project_id)
-    queued, _ = svc.start_training(project_id, warm_start=warm)
+    queued, _ = svc.start_training(project_id, warm_start=warm, **({"seed": seed} if seed is not None else {}))
     cpu0, t0 = _cpu_seconds(), time.perf_counter()
     with write_session(svc.factory) as s:
         job = jobs.claim_next(s, "bench")
