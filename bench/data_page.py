@@ -8,7 +8,8 @@ lines through ``Services.import_file`` (the whole import is timed: parsing, chec
 then more files of 100,000 lines up to ``--total`` documents. At each size the Data page is run
 with ``streamlit.testing.v1.AppTest`` as a person opens it (first run: fresh session; then reruns),
 and, at the last size, the service calls the other pages make (queue progress, next document,
-training data summary) and an export on demand are timed. With Chromium (``/usr/bin/chromium``)
+training data summary) and an export on demand are timed, then the Train page's summary and a
+job's training data once every document is marked corrected. With Chromium (``/usr/bin/chromium``)
 a real ``streamlit run app.py`` is timed from navigation to the Data page's table on screen.
 Prints the figures and saves JSON with the machine's description under bench/results/.
 """
@@ -79,6 +80,21 @@ def other_queries(svc, project_id: int) -> dict:
                        ("export_jsonl", lambda: svc.export_jsonl(project_id)),
                        ("export_column", lambda: svc.export_column(project_id, "BIO"))):
         figures[name + "_s"] = round(timed(call)[0], 3)
+    return figures
+
+
+def all_corrected(svc, project_id: int) -> dict:
+    """Seconds of the Train page's summary and of loading a job's training data once every document
+    is corrected (one SQL UPDATE, as if all of them had been annotated)."""
+    from sqlalchemy import update
+
+    from db.models import Document
+
+    with svc.factory() as s, s.begin():
+        s.execute(update(Document).where(Document.project_id == project_id).values(status="corrected"))
+    seconds, data = timed(svc.training_documents, project_id)
+    figures = {"training_summary_s": round(timed(_training_summary, svc, project_id)[0], 3),
+               "training_documents_s": round(seconds, 3), "train_docs": len(data.train), "dev_docs": len(data.dev)}
     return figures
 
 
@@ -165,6 +181,8 @@ def run(home: Path, args) -> dict:
         results["sizes"].append(row)
     results["other_queries"] = other_queries(svc, project.id)
     print(f"  other queries: {results['other_queries']}", flush=True)
+    results["all_corrected"] = all_corrected(svc, project.id)
+    print(f"  every document corrected: {results['all_corrected']}", flush=True)
     svc.close()
     if not args.no_browser and os.access("/usr/bin/chromium", os.X_OK):
         results["browser_data_page"] = browser_render(home)
