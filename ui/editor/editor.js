@@ -193,7 +193,8 @@ class Editor {
         }
         if (next < spans.length && spans[next].i === u) open = chunk.appendChild(this.newMark(spans[next]));
       }
-      const unit = el("span", "seqlab-unit", units[u]);
+      // read-only (Tag), nothing is selected: the text alone, marks holding only their text and tag
+      const unit = this.editable ? el("span", "seqlab-unit", units[u]) : document.createTextNode(units[u]);
       unit._i = u;
       this.units[u] = unit;
       (open || chunk).appendChild(unit);
