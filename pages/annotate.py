@@ -305,6 +305,19 @@ def header(doc, opened: Opened, version) -> None:
     saved = st.session_state.get(f"annotate_draft_saved_{doc.id}")
     draft = f" · draft saved {saved:%H:%M:%S}" if saved else ""
     st.caption(f"Document #{doc.id} · split {md(doc.split)} · {md(source)}{draft}")
+    why_next(doc)
+
+
+def why_next(doc) -> None:
+    """Why the queue asks for this document: the worker's uncertainty ranking, when there is one."""
+    reason = services().queue_reason(doc.id)
+    if reason is None:
+        return
+    unsure = ", ".join(f"'{doc.text[s.start:s.end]}' {s.label} {s.score:.2f}" for s in reason.unsure[:5])
+    more = f" and {len(reason.unsure) - 5} more" if len(reason.unsure) > 5 else ""
+    st.caption(md(f"Next because the model is unsure of it: uncertainty {reason.uncertainty:.2f}, "
+                  f"number {reason.rank + 1} of the {reason.ranked} it ranked"
+                  + (f"; unsure of {unsure}{more}" if unsure else "") + "."))
 
 
 def draft_notice(doc, opened: Opened, tagger, who: str) -> None:

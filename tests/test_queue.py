@@ -262,3 +262,27 @@ def test_rank_refuses_a_top_below_one(trained_dir, tmp_path, capsys):
     path.write_text("alice went to paris .\n", encoding="utf-8")
     code, _, err = _rank(["--model", trained_dir, "--top", 0, path], capsys)
     assert code == 2 and "--top must be at least 1" in err
+
+
+def test_annotate_says_why_the_document_is_next(tmp_path, monkeypatch, oracle_tagger, trained_softmax_dir):
+    import streamlit as st
+
+    from tests.apptest import page, shown
+
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    monkeypatch.setenv("SEQLAB_DB_URL", url)
+    st.cache_resource.clear()
+    svc = Services(url)
+    try:
+        project, docs = _pool(svc, [SURE, UNSURE])
+        version = svc.register_version(project.id, trained_softmax_dir, activate=True)
+        rank_queue(svc.factory, project.id, version.id, oracle_tagger)
+        at = page("annotate", project_id=project.id)
+        assert not at.exception
+        assert at.session_state["annotate_doc"] == docs[1].id  # the unsure one first
+        reason = svc.queue_reason(docs[1].id)
+        assert any(f"Next because the model is unsure of it: uncertainty {reason.uncertainty:.2f}, number 1 of "
+                   f"the 2 it ranked; unsure of 'berlin' LOC" in t for t in shown(at)), shown(at)
+    finally:
+        svc.close()
+        st.cache_resource.clear()
