@@ -135,6 +135,16 @@ def factory(db_url):
 
 
 @pytest.fixture()
+def svc(db_url):
+    """:class:`services.Services` on a fresh database, per back end."""
+    from services import Services
+
+    service = Services(db_url)
+    yield service
+    service.close()
+
+
+@pytest.fixture()
 def sqlite_factory(tmp_path):
     """A session factory on a fresh SQLite file, for what only SQLite has (pragmas, file locks)."""
     from db.session import make_engine, session_factory

@@ -28,13 +28,6 @@ INDEXES = {"ix_documents_project_status", "ix_documents_project_split", "ix_docu
 
 
 @pytest.fixture()
-def svc(db_url):
-    service = Services(db_url)
-    yield service
-    service.close()
-
-
-@pytest.fixture()
 def project(svc):
     """30 documents: labelled ones (corrected) and plain ones (new), in every split, one text over 80 characters."""
     project = svc.create_project("Scale", LABELS)

@@ -16,13 +16,6 @@ ALICE, BOB, PARIS = Span(0, 5, "PER"), Span(10, 13, "PER"), Span(17, 22, "LOC")
 
 
 @pytest.fixture()
-def svc(db_url):
-    services = Services(db_url)
-    yield services
-    services.close()
-
-
-@pytest.fixture()
 def doc(svc):
     project = svc.create_project("NER", ["PER", "LOC"])
     return svc.save_for_correction(project.id, TEXT)

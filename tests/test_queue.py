@@ -47,13 +47,6 @@ def oracle_tagger(trained_softmax_dir, monkeypatch) -> Tagger:
     return tagger
 
 
-@pytest.fixture()
-def svc(db_url):
-    service = Services(db_url)
-    yield service
-    service.close()
-
-
 def _pool(svc, texts, order="uncertainty"):
     project = svc.create_project("Pool", ["PER", "LOC", "ORG"])
     if order != "uncertainty":

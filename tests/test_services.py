@@ -8,7 +8,6 @@ import pytest
 
 import services
 from db import repo
-from services import Services
 from tagger.formats import FormatError
 from tagger.spans import SeqLabError, Span, TextError
 
@@ -16,13 +15,6 @@ SENTENCE = "Alice went to Paris ."
 ALICE = Span(0, len("Alice"), "PER")
 PARIS = Span(len("Alice went to "), len("Alice went to Paris"), "LOC")
 CONLL = b"Alice B-PER\nwent O\nto O\nParis B-LOC\n. O\n\nBob B-PER\nSmith I-PER\nworks O\n"
-
-
-@pytest.fixture()
-def svc(db_url):
-    service = Services(db_url)
-    yield service
-    service.close()
 
 
 @pytest.fixture()
