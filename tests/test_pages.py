@@ -419,12 +419,6 @@ def test_settings_saves_decoder_encoder_and_a_local_base_model(svc, project, tin
     assert (saved.base_model, saved.decoder, saved.encoder, saved.auto_activate) == (tiny_base, "softmax", "none", False)
 
 
-def test_highlight_html_escapes_text_and_labels():
-    html = ui.highlight_html("<b>x</b> y", [Span(0, 8, "<i>")], {"<i>": "#ffffff"})
-    assert "<b>" not in html and "<i>" not in html
-    assert 'data-label="&lt;i&gt;"' in html and "&lt;b&gt;x&lt;/b&gt;" in html
-
-
 def test_selection_units_cover_every_non_space_character_once():
     from hypothesis import given
     from hypothesis import strategies as hs

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
 import regex
 import streamlit as st
@@ -16,35 +15,12 @@ from ui.text import escape, guard_text_inputs, md  # noqa: F401  (the one escapi
 # grapheme (a CJK character, a punctuation mark, an emoji with its modifiers and joiners).
 SELECTION_UNIT = regex.compile(r"(?:(?![\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Thai}])[\p{L}\p{N}\p{M}])+|\X",
                                regex.VERSION1)
-DEFAULT_COLOUR = "#dddddd"
 
 
 @st.cache_resource
 def services() -> Services:
     """The app's one Services (engine + session factory), on SEQLAB_DB_URL or SEQLAB_HOME."""
     return Services()
-
-
-def highlight_html(text: str, spans: Sequence[Span], colours: dict[str, str], numbered: bool = False) -> str:
-    """The text as HTML with each span in a ``<mark>`` coloured by label, showing label and score.
-
-    Every piece of text and every label goes through :func:`escape`; white space is kept as typed.
-    """
-    parts, at = [], 0
-    for n, span in enumerate(sorted(spans), 1):
-        parts.append(escape(text[at:span.start]))
-        colour = colours.get(span.label, DEFAULT_COLOUR)
-        tag = f"{n}: " if numbered else ""
-        score = f" {span.score:.2f}" if span.score is not None else ""
-        parts.append(
-            f'<mark class="seqlab-entity" data-label="{escape(span.label)}" '
-            f'style="background:{escape(colour)};padding:0.1em 0.3em;border-radius:0.3em;line-height:2">'
-            f'{escape(text[span.start:span.end])}'
-            f'<span class="seqlab-tag" style="font-size:0.7em;font-weight:600;margin-left:0.35em;opacity:0.8">'
-            f'{escape(tag)}{escape(span.label)}{score}</span></mark>')
-        at = span.end
-    parts.append(escape(text[at:]))
-    return f'<div class="seqlab-text" style="white-space:pre-wrap;line-height:2">{"".join(parts)}</div>'
 
 
 def legend_html(colours: dict[str, str]) -> str:
