@@ -145,6 +145,26 @@ def svc(db_url):
 
 
 @pytest.fixture()
+def page_svc(tmp_path, monkeypatch):
+    """Services on the SQLite file the pages open too (``SEQLAB_DB_URL``), with the data folder in
+    ``tmp_path``, no worker started by a page, and Streamlit's cached resources cleared around the
+    test (so a page does not keep another test's Services or model): for AppTest page tests."""
+    import streamlit as st
+
+    from services import Services
+
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    monkeypatch.setenv("SEQLAB_DB_URL", url)
+    monkeypatch.setenv("SEQLAB_HOME", str(tmp_path))
+    monkeypatch.setenv("SEQLAB_WORKER", "off")
+    st.cache_resource.clear()
+    service = Services(url)
+    yield service
+    service.close()
+    st.cache_resource.clear()
+
+
+@pytest.fixture()
 def sqlite_factory(tmp_path):
     """A session factory on a fresh SQLite file, for what only SQLite has (pragmas, file locks)."""
     from db.session import make_engine, session_factory

@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import pytest
-import streamlit as st
 from hypothesis import given, settings
 from hypothesis import strategies as hyp
 from markdown_it import MarkdownIt
 
 from db import jobs
 from db.session import write_session
-from services import Services
 from tests.apptest import page
 from ui.text import LINK_BREAK, escape, md
 
@@ -124,16 +122,8 @@ def test_escape_makes_html_text():
 
 
 @pytest.fixture()
-def svc(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    monkeypatch.setenv("SEQLAB_DB_URL", url)
-    monkeypatch.setenv("SEQLAB_HOME", str(tmp_path))
-    monkeypatch.setenv("SEQLAB_WORKER", "off")
-    st.cache_resource.clear()
-    service = Services(url)
-    yield service
-    service.close()
-    st.cache_resource.clear()
+def svc(page_svc):
+    return page_svc
 
 
 @pytest.fixture()

@@ -6,13 +6,11 @@ import json
 import re
 
 import pytest
-import streamlit as st
 from streamlit.components.v2.bidi_component.main import _make_trigger_id
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
 
 import ui
-from services import Services
 from tagger.spans import Span
 from tests.apptest import PAGES, page, shown, unmd
 
@@ -20,14 +18,8 @@ XSS = "<img src=x onerror=alert(1)> Alice went to Paris ."
 
 
 @pytest.fixture()
-def svc(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    monkeypatch.setenv("SEQLAB_DB_URL", url)
-    st.cache_resource.clear()
-    service = Services(url)
-    yield service
-    service.close()
-    st.cache_resource.clear()
+def svc(page_svc):
+    return page_svc
 
 
 @pytest.fixture()

@@ -7,26 +7,16 @@ from __future__ import annotations
 import json
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from db import jobs
 from db.session import write_session
-from services import Services
 from tests.apptest import PAGES, TIMEOUT, page, shown, unmd
 
 
 @pytest.fixture()
-def svc(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    monkeypatch.setenv("SEQLAB_DB_URL", url)
-    monkeypatch.setenv("SEQLAB_HOME", str(tmp_path))
-    monkeypatch.setenv("SEQLAB_WORKER", "off")
-    st.cache_resource.clear()
-    service = Services(url)
-    yield service
-    service.close()
-    st.cache_resource.clear()
+def svc(page_svc):
+    return page_svc
 
 
 @pytest.fixture()

@@ -10,7 +10,6 @@ import torch
 
 import worker
 from db.session import data_home
-from services import Services
 from services.loop import RankConfig, diverse_order, rank_queue
 from tagger.predict import Tagger
 from tagger.spans import SeqLabError
@@ -189,24 +188,15 @@ def test_a_ranking_that_fails_leaves_the_queue_in_file_order(svc, tmp_path, trai
 # ---------------------------------------------------------------------- Settings
 
 
-def test_settings_changes_the_queue_order_of_the_project(tmp_path, monkeypatch):
-    import streamlit as st
-
+def test_settings_changes_the_queue_order_of_the_project(page_svc):
     from tests.apptest import page
 
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    monkeypatch.setenv("SEQLAB_DB_URL", url)
-    st.cache_resource.clear()
-    svc = Services(url)
-    try:
-        project = svc.ensure_default_project()
-        at = page("settings")
-        at.selectbox(key=f"queue_order_{project.id}").set_value("random").run()
-        assert not at.exception
-        assert svc.project(project.id).queue_order == "random"
-        assert at.selectbox(key=f"queue_order_{project.id}").value == "random"
-    finally:
-        svc.close()
+    project = page_svc.ensure_default_project()
+    at = page("settings")
+    at.selectbox(key=f"queue_order_{project.id}").set_value("random").run()
+    assert not at.exception
+    assert page_svc.project(project.id).queue_order == "random"
+    assert at.selectbox(key=f"queue_order_{project.id}").value == "random"
 
 
 # ---------------------------------------------------------------------- python -m tagger rank
@@ -257,25 +247,16 @@ def test_rank_refuses_a_top_below_one(trained_dir, tmp_path, capsys):
     assert code == 2 and "--top must be at least 1" in err
 
 
-def test_annotate_says_why_the_document_is_next(tmp_path, monkeypatch, oracle_tagger, trained_softmax_dir):
-    import streamlit as st
-
+def test_annotate_says_why_the_document_is_next(page_svc, oracle_tagger, trained_softmax_dir):
     from tests.apptest import page, shown
 
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    monkeypatch.setenv("SEQLAB_DB_URL", url)
-    st.cache_resource.clear()
-    svc = Services(url)
-    try:
-        project, docs = _pool(svc, [SURE, UNSURE])
-        version = svc.register_version(project.id, trained_softmax_dir, activate=True)
-        rank_queue(svc.factory, project.id, version.id, oracle_tagger)
-        at = page("annotate", project_id=project.id)
-        assert not at.exception
-        assert at.session_state["annotate_doc"] == docs[1].id  # the unsure one first
-        reason = svc.queue_reason(docs[1].id)
-        assert any(f"Next because the model is unsure of it: uncertainty {reason.uncertainty:.2f}, number 1 of "
-                   f"the 2 it ranked; unsure of 'berlin' LOC" in t for t in shown(at)), shown(at)
-    finally:
-        svc.close()
-        st.cache_resource.clear()
+    svc = page_svc
+    project, docs = _pool(svc, [SURE, UNSURE])
+    version = svc.register_version(project.id, trained_softmax_dir, activate=True)
+    rank_queue(svc.factory, project.id, version.id, oracle_tagger)
+    at = page("annotate", project_id=project.id)
+    assert not at.exception
+    assert at.session_state["annotate_doc"] == docs[1].id  # the unsure one first
+    reason = svc.queue_reason(docs[1].id)
+    assert any(f"Next because the model is unsure of it: uncertainty {reason.uncertainty:.2f}, number 1 of "
+               f"the 2 it ranked; unsure of 'berlin' LOC" in t for t in shown(at)), shown(at)
