@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 typed models: projects, labels, documents, spans, history, drafts, versions, jobs."""
+"""SQLAlchemy 2 typed models: projects, labels, documents, spans, history, drafts, patterns, versions, jobs."""
 
 from __future__ import annotations
 
@@ -136,6 +136,23 @@ class QueueScore(Base):
     uncertainty: Mapped[float] = mapped_column(Float)
     rank: Mapped[int] = mapped_column(Integer)
     unsure: Mapped[list[Any]] = mapped_column(default=list)  # [[start, end, label, score], ...]
+
+
+class PatternRow(Base):
+    """A term or regular expression that suggests a label (``tagger.patterns``): suggestions while a
+    project has no model, hints about what the model missed afterwards. Goes with its label."""
+
+    __tablename__ = "patterns"
+    __table_args__ = (UniqueConstraint("label_id", "kind", "pattern", "case_sensitive"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(5))  # "term" | "regex"
+    pattern: Mapped[str] = mapped_column(String(500))
+    case_sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    label: Mapped[Label] = relationship()
 
 
 class ModelVersion(Base):

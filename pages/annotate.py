@@ -14,7 +14,7 @@ from functools import partial
 
 import streamlit as st
 
-from services import SeqLabError, Span, StaleDocument
+from services import PatternError, SeqLabError, Span, StaleDocument
 from ui import active_tagger, annotator, md, project_picker, selection_units, services, tokenizer
 from ui.editor.editor import sent, span_editor
 from ui.editor.model import Layout, layout, to_spans
@@ -34,6 +34,8 @@ class Opened:
     layout: Layout
     draft_at: datetime | None = None  # the spans are the annotator's draft, saved then
     source: str = "suggestions"
+    from_patterns: tuple[Span, ...] = ()  # the suggestions that came from the project's patterns
+    hints: tuple[Span, ...] = ()  # pattern matches the model did not mark (shown, not pre-filled)
 
 
 def opened_key(doc_id: int) -> str:
@@ -103,30 +105,55 @@ def follow_address() -> None:
         pass
 
 
-def suggestions(doc, tagger) -> list[Span]:
-    """The active model's spans for the document, or the stored ones when there is no model."""
-    if tagger is None:
-        return list(doc.spans)
-    return list(services().predict(tagger, [doc.text])[0])
+@dataclass(frozen=True)
+class Suggested:
+    spans: tuple[Span, ...]
+    source: str  # "suggestions" (the model's, or the stored spans when there is no model), "patterns"
+    hints: tuple[Span, ...] = ()
 
 
-def open_document(doc, tagger, who: str, revision: int = 0, stored: bool = False) -> Opened:
+def suggestions(project, doc, tagger) -> Suggested:
+    """The active model's spans for the document, with the pattern matches it missed as hints; with
+    no model, the stored spans, else what the project's patterns match."""
+    spans = tuple(doc.spans) if tagger is None else tuple(services().predict(tagger, [doc.text])[0])
+    try:
+        if tagger is not None:
+            return Suggested(spans, "suggestions", tuple(services().pattern_hints(project.id, doc.text, spans)))
+        found = () if spans else tuple(services().pattern_spans(project.id, doc.text))
+        if found:
+            return Suggested(found, "patterns")
+    except PatternError as exc:  # a regex that runs too long on this text: say which, go on without
+        st.session_state[error_key(doc.id)] = f"Patterns skipped on this document: {exc}"
+    return Suggested(spans, "suggestions")
+
+
+def suggested_fields(project, doc, tagger) -> dict:
+    """:class:`Opened`'s fields for opening (or reopening) on the suggestions."""
+    got = suggestions(project, doc, tagger)
+    return dict(spans=got.spans, source=got.source, hints=got.hints,
+                from_patterns=got.spans if got.source == "patterns" else ())
+
+
+def open_document(project, doc, tagger, who: str, revision: int = 0, stored: bool = False) -> Opened:
     """Open the editor on the annotator's draft when there is one, else the suggestions (or, with
     ``stored``, the spans stored now)."""
     draft = None if stored else services().draft(doc.id, who)
+    extra = {}
     if draft is not None:
         spans, version, source = draft.spans, draft.base_version, "your draft"
     elif stored:
         spans, version, source = doc.spans, doc.version, "the stored version"
     else:
-        spans, version, source = tuple(suggestions(doc, tagger)), doc.version, "suggestions"
+        extra = suggested_fields(project, doc, tagger)
+        spans, version, source = extra.pop("spans"), doc.version, extra.pop("source")
     return Opened(doc.id, version, revision, tuple(sorted(spans)), layout(doc.text, selection_units(doc.text), spans),
-                  draft.updated_at if draft else None, source)
+                  draft.updated_at if draft else None, source, **extra)
 
 
 def reopen(opened: Opened, spans, **changes) -> Opened:
     """The editor again, on new spans (a new revision: the units may be cut differently)."""
     text = opened.layout.text
+    changes = {"from_patterns": (), "hints": (), **changes}  # only a reopen on the suggestions keeps them
     return replace(opened, revision=opened.revision + 1, spans=tuple(sorted(spans)),
                    layout=layout(text, selection_units(text), spans), **changes)
 
@@ -235,12 +262,39 @@ def save_over(project, doc_id: int, who: str) -> None:
                                                        "the version they replaced is in its history.")))
 
 
-def discard_draft(doc, tagger, who: str) -> None:
+def discard_draft(project, doc, tagger, who: str) -> None:
     services().discard_draft(doc.id, who)
     old = st.session_state[opened_key(doc.id)]
-    st.session_state[opened_key(doc.id)] = reopen(old, suggestions(doc, tagger), version=doc.version,
-                                                  draft_at=None, source="suggestions")
+    fields = suggested_fields(project, doc, tagger)
+    st.session_state[opened_key(doc.id)] = reopen(old, fields.pop("spans"), version=doc.version, draft_at=None,
+                                                  **fields)
     st.session_state.pop(latest_key(doc.id), None)
+
+
+def add_hints(project, doc, who: str) -> None:
+    """Add the pattern hints that overlap none of the spans on screen (a new revision, saved as the draft)."""
+    opened = st.session_state[opened_key(doc.id)]
+    work = current_spans(opened)
+    added = [h for h in opened.hints if all(h.end <= s.start or h.start >= s.end for s in work)]
+
+    def save():
+        services().save_draft(doc.id, who, work + added, base_version=opened.version)
+        st.session_state[opened_key(doc.id)] = reopen(opened, work + added, source=opened.source)
+        st.session_state.pop(latest_key(doc.id), None)
+    _guarded(doc.id, save)
+
+
+def hints_section(project, doc, opened: Opened, who: str) -> None:
+    """The pattern matches the model did not mark, underlined in the editor: listed, and one button
+    to add them all."""
+    if not opened.hints:
+        return
+    shown = ", ".join(f"'{doc.text[h.start:h.end]}' {h.label}" for h in opened.hints[:8])
+    more = f" and {len(opened.hints) - 8} more" if len(opened.hints) > 8 else ""
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.caption(md(f"Your patterns also match {shown}{more} (underlined), which the model did not mark."))
+    right.button(f"Add {len(opened.hints)} pattern hint{'s' if len(opened.hints) > 1 else ''}",
+                 key=f"annotate_add_hints_{doc.id}_{opened.revision}", on_click=add_hints, args=(project, doc, who))
 
 
 def add_exact(project, doc, who: str) -> None:
@@ -301,7 +355,9 @@ def conflict_section(project, doc, who: str) -> None:
 
 def header(doc, opened: Opened, version) -> None:
     model = f"model {version.name}" if version else "no model yet: add the entities yourself"
-    source = {"suggestions": f"suggestions from {model}"}.get(opened.source, opened.source)
+    source = {"suggestions": f"suggestions from {model}",
+              "patterns": "suggestions from your patterns (no model yet): dotted, confirm or change each"
+              }.get(opened.source, opened.source)
     saved = st.session_state.get(f"annotate_draft_saved_{doc.id}")
     draft = f" · draft saved {saved:%H:%M:%S}" if saved else ""
     st.caption(f"Document #{doc.id} · split {md(doc.split)} · {md(source)}{draft}")
@@ -327,7 +383,7 @@ def draft_notice(doc, opened: Opened, tagger, who: str) -> None:
     left.info(f"Your draft of this document from {opened.draft_at:%Y-%m-%d %H:%M:%S} is restored: "
               "it is not accepted yet.")
     right.button("Discard draft", key=f"annotate_discard_{doc.id}", on_click=discard_draft,
-                 args=(doc, tagger, who))
+                 args=(project, doc, tagger, who))
 
 
 follow_address()
@@ -346,7 +402,7 @@ if doc is None:
 
 tagger, version = active_tagger(project)
 if opened_key(doc.id) not in st.session_state:
-    st.session_state[opened_key(doc.id)] = open_document(doc, tagger, who)
+    st.session_state[opened_key(doc.id)] = open_document(project, doc, tagger, who)
 opened = st.session_state[opened_key(doc.id)]
 header(doc, opened, version)
 draft_notice(doc, opened, tagger, who)
@@ -357,7 +413,8 @@ if error:
     st.error(md(error))
 span_editor(opened.layout, opened.spans, project.labels, key=editor_key(opened), document_id=doc.id,
             version=opened.version, revision=opened.revision, attempts=st.session_state.get(attempts_key(doc.id), 0),
-            on_work=partial(on_work, project, doc.id, who), on_accept=partial(on_accept, project, doc.id, who),
+            from_patterns=opened.from_patterns, hints=opened.hints, on_work=partial(on_work, project, doc.id, who), on_accept=partial(on_accept, project, doc.id, who),
             on_skip=partial(on_skip, project, doc.id, who))
+hints_section(project, doc, opened, who)
 edge_warnings(project, doc, tagger, current_spans(opened))
 exact_section(project, doc, who)

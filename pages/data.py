@@ -34,7 +34,7 @@ def import_section(project: ProjectInfo) -> None:
     scheme = None if choice == "Detect" else choice
     data = upload.getvalue()
     try:
-        preview = services().preview_upload(upload.name, data, scheme)
+        preview = services().preview_upload(upload.name, data, scheme, project_id=project.id)
     except SeqLabError as exc:
         st.error(md(str(exc)))
         return
@@ -43,13 +43,28 @@ def import_section(project: ProjectInfo) -> None:
     st.caption(f"Preview of {md(upload.name)}: the first {len(preview.examples)} of "
                f"{preview.total} documents")
     st.dataframe(preview_frame(list(preview.examples)), hide_index=True)
-    if st.button("Import", key="import_button", type="primary"):
+    add = new_labels_offer(project, preview.new_labels)
+    n = len(preview.new_labels)
+    button = f"Add {n} label{'s' if n > 1 else ''} and import" if add and n else "Import"
+    if st.button(button, key="import_button", type="primary"):
         try:
-            result = services().import_file(project.id, upload.name, data, scheme)
+            result = services().import_file(project.id, upload.name, data, scheme, add_labels=add)
         except SeqLabError as exc:
             st.error(md(str(exc)))
             return
-        st.success(f"Imported {result.added} documents ({result.duplicates} duplicates skipped)")
+        added = f"; added the labels {', '.join(name for name, _ in preview.new_labels)}" if add and n else ""
+        st.success(md(f"Imported {result.added} documents ({result.duplicates} duplicates skipped){added}."))
+
+
+def new_labels_offer(project: ProjectInfo, new_labels) -> bool:
+    """Say which of the file's labels the project lacks; the person's choice to add them on import."""
+    if not new_labels:
+        return False
+    listed = ", ".join(f"'{name}' ({count:,} span{'s' if count != 1 else ''})" for name, count in new_labels)
+    st.warning(md(f"This file uses {len(new_labels)} label{'s' if len(new_labels) > 1 else ''} that "
+                  f"{project.name} does not have: {listed}."))
+    return st.checkbox("Add them to the project when importing", value=True, key="import_add_labels",
+                       help="Unticked, the import stops at the first document that uses one.")
 
 
 def documents_section(project: ProjectInfo) -> None:

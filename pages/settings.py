@@ -1,7 +1,8 @@
-"""Settings page: create and rename projects, manage labels, choose base model, decoder, encoder."""
+"""Settings page: create and rename projects, manage labels and patterns, choose base model, decoder, encoder."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from services import SeqLabError
@@ -134,10 +135,108 @@ def labels_section(project) -> None:
                 st.rerun()
 
 
+PATTERN_KINDS = {"term": "term (whole words, any case)", "regex": "regular expression"}
+FROM_LINES = "From each line (LABEL<TAB>term)"
+
+
+def patterns_frame(patterns) -> pd.DataFrame:
+    return pd.DataFrame([(p.label, p.kind, p.pattern, p.case_sensitive, p.created_by) for p in patterns],
+                        columns=["label", "kind", "pattern", "case sensitive", "added by"])
+
+
+def patterns_section(project) -> None:
+    """Term lists and regular expressions that suggest labels: suggestions on Annotate and Tag while
+    there is no model, hints about what the model missed afterwards."""
+    st.subheader("Patterns")
+    st.caption("Terms and regular expressions mapped to labels. Before the first model is trained, Annotate "
+               "and Tag suggest what they match (drawn dotted, for you to confirm); afterwards, matches the "
+               "model missed are shown as hints. Terms match whole words; regular expressions must start "
+               "and end on word edges.")
+    if not project.labels:
+        st.info("Add a label first: every pattern suggests one of the project's labels.")
+        return
+    who = st.session_state.get("annotator", "you")
+    with st.form(f"add_pattern_{project.id}", clear_on_submit=True):
+        cols = st.columns([2, 2, 4, 1], vertical_alignment="bottom")
+        label = cols[0].selectbox("Label", project.label_names, key="pattern_label")
+        kind = cols[1].selectbox("Kind", list(PATTERN_KINDS), format_func=PATTERN_KINDS.get, key="pattern_kind")
+        text = cols[2].text_input("Term or expression", key="pattern_text", max_chars=500,
+                                  placeholder="e.g. Acme Corp, or \\d{4}-\\d{2}-\\d{2}")
+        case = cols[3].checkbox("Case", key="pattern_case", help="Match the case exactly")
+        if st.form_submit_button("Add pattern"):
+            attempt(lambda: services().add_pattern(project.id, label, text, kind, case, created_by=who),
+                    "Pattern added")
+    with st.expander("Import a list"):
+        with st.form(f"import_patterns_{project.id}", clear_on_submit=True):
+            upload = st.file_uploader("A list: one term per line; or LABEL<TAB>term lines; or JSONL "
+                                      '{"label": ..., "pattern": ...}', type=["txt", "tsv", "jsonl", "csv"],
+                                      key="pattern_file")
+            cols = st.columns(2)
+            list_label = cols[0].selectbox("Label of the list", [FROM_LINES, *project.label_names],
+                                           key="pattern_list_label")
+            list_kind = cols[1].selectbox("Lines are", list(PATTERN_KINDS), format_func=PATTERN_KINDS.get,
+                                          key="pattern_list_kind")
+            if st.form_submit_button("Import list") and upload is not None:
+                chosen = None if list_label == FROM_LINES else list_label
+                try:
+                    added = services().import_patterns(project.id, upload.name, upload.getvalue(), label=chosen,
+                                                       kind=list_kind, created_by=who)
+                except SeqLabError as exc:
+                    st.error(md(str(exc)))
+                else:
+                    st.success(f"Imported {added.added:,} patterns ({added.duplicates:,} already there).")
+    patterns = services().patterns(project.id)
+    if not patterns:
+        st.caption("No patterns yet.")
+        return
+    picked = st.dataframe(patterns_frame(patterns), hide_index=True, key=f"patterns_table_{project.id}",
+                          on_select="rerun", selection_mode="multi-row")
+    rows = [patterns[i] for i in picked.selection.rows if i < len(patterns)] if picked else []
+    if len(rows) == 1:
+        edit_pattern(project, rows[0])
+    if rows and st.button(f"Delete {len(rows)} selected pattern{'s' if len(rows) > 1 else ''}",
+                          key=f"delete_patterns_{project.id}"):
+        gone = services().delete_patterns(project.id, [p.id for p in rows])
+        st.toast(f"Deleted {gone} pattern{'s' if gone != 1 else ''}")
+        st.rerun()
+    try_patterns(project)
+
+
+def edit_pattern(project, pattern) -> None:
+    with st.form(f"edit_pattern_{pattern.id}"):
+        cols = st.columns([2, 2, 4, 1], vertical_alignment="bottom")
+        names = project.label_names
+        label = cols[0].selectbox("Label", names, index=names.index(pattern.label) if pattern.label in names else 0,
+                                  key=f"edit_pattern_label_{pattern.id}")
+        kinds = list(PATTERN_KINDS)
+        kind = cols[1].selectbox("Kind", kinds, index=kinds.index(pattern.kind), format_func=PATTERN_KINDS.get,
+                                 key=f"edit_pattern_kind_{pattern.id}")
+        text = cols[2].text_input("Term or expression", value=pattern.pattern, max_chars=500,
+                                  key=f"edit_pattern_text_{pattern.id}")
+        case = cols[3].checkbox("Case", value=pattern.case_sensitive, key=f"edit_pattern_case_{pattern.id}")
+        if st.form_submit_button("Save pattern"):
+            if attempt(lambda: services().update_pattern(project.id, pattern.id, label, text, kind, case),
+                       "Pattern saved"):
+                st.rerun()
+
+
+def try_patterns(project) -> None:
+    text = st.text_input("Try the patterns on a text", key=f"try_patterns_{project.id}", max_chars=5000)
+    if not text.strip():
+        return
+    try:
+        found = services().pattern_spans(project.id, text)
+    except SeqLabError as exc:
+        st.error(md(str(exc)))
+        return
+    st.caption(md("Matches: " + (", ".join(f"'{text[s.start:s.end]}' {s.label}" for s in found) or "none")))
+
+
 project = project_picker()
 st.title("Settings")
 new_project_section()
 project_section(project)
 labels_section(project)
+patterns_section(project)
 model_section(project)
 queue_section(project)

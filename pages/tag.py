@@ -5,11 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from services import NoModel, SeqLabError
+from services import NoModel, PatternError, SeqLabError
+from tagger.patterns import missed
 from ui import active_tagger, colours, legend_html, md, project_picker, selection_units, services
 from ui.editor.editor import show_spans
 
-RESULT = "tag_result"  # session key: (project id, version id, text, spans) of the last "Tag"
+RESULT = "tag_result"  # session key: (project id, version id, text, spans, pattern spans) of the last "Tag"
 
 
 def spans_frame(text: str, spans) -> pd.DataFrame:
@@ -30,14 +31,24 @@ def explain_model(version) -> None:
         st.caption(f"Predictions from model version {md(version.name)}{f1}.")
 
 
-def show_result(project, text: str, spans, predicted: bool) -> None:
-    """Highlights (the Annotate editor's renderer, read-only), legend, table of spans."""
+def show_result(project, text: str, spans, predicted: bool, matched=()) -> None:
+    """Highlights (the Annotate editor's renderer, read-only), legend, table of spans; without a
+    model, the patterns' matches as the suggestions; with one, the matches it missed as hints."""
+    from_patterns = () if predicted else tuple(matched)
+    shown = list(spans) if predicted else list(from_patterns)
     st.html(legend_html(colours(project)))
-    show_spans(text, selection_units(text), spans, project.labels, key="tag_view")
-    if spans:
-        st.dataframe(spans_frame(text, spans), hide_index=True, key="tag_spans_table")
+    if from_patterns:
+        st.caption("No model yet: these are what your patterns (Settings) match, drawn dotted.")
+    show_spans(text, selection_units(text), shown, project.labels, key="tag_view", from_patterns=from_patterns)
+    if shown:
+        st.dataframe(spans_frame(text, shown), hide_index=True, key="tag_spans_table")
     elif predicted:
         st.caption("The model found no entities in this text.")
+    hints = missed(matched, spans) if predicted else []
+    if hints:
+        listed = ", ".join(f"'{text[h.start:h.end]}' {h.label}" for h in hints[:8])
+        more = f" and {len(hints) - 8} more" if len(hints) > 8 else ""
+        st.caption(md(f"Your patterns also match {listed}{more}, which the model did not mark."))
 
 
 project = project_picker()
@@ -49,21 +60,28 @@ text = st.text_area("Text to tag", key="tag_text", height=160,
 left, right = st.columns([1, 4])
 if left.button("Tag", key="tag_button", type="primary"):
     try:
-        spans = services().tag_text(tagger, text)
-        st.session_state[RESULT] = (project.id, version.id if version else None, text, spans)
-    except NoModel:
-        st.session_state[RESULT] = (project.id, None, text, [])
-        st.warning("No model yet: the text is shown without predictions.")
+        try:
+            spans, model_id = services().tag_text(tagger, text), version.id if version else None
+        except NoModel:
+            spans, model_id = [], None
+        try:
+            matched = services().pattern_spans(project.id, text)
+        except PatternError as exc:
+            matched = []
+            st.warning(md(f"Patterns skipped: {exc}"))
+        st.session_state[RESULT] = (project.id, model_id, text, spans, matched)
+        if model_id is None and not matched:
+            st.warning("No model yet: the text is shown without predictions.")
     except SeqLabError as exc:
         st.session_state.pop(RESULT, None)
         st.error(md(str(exc)))
 
 result = st.session_state.get(RESULT)
 if result and result[0] == project.id:
-    _, version_id, tagged_text, spans = result
-    show_result(project, tagged_text, spans, predicted=version_id is not None)
+    _, version_id, tagged_text, spans, matched = result
+    show_result(project, tagged_text, spans, predicted=version_id is not None, matched=matched)
     if st.button("Save for correction", key="tag_save"):
-        try:
+        try:  # the model's spans are stored as its prediction; pattern matches are left to the annotator
             doc = services().save_for_correction(project.id, tagged_text, spans)
             st.success(f"Stored as document #{doc.id} ({md(doc.status)}): it is in the Annotate queue.")
         except SeqLabError as exc:

@@ -6,13 +6,15 @@ Pages never touch SQL or torch: they call a :class:`Services` method, get frozen
 not caught here. Escaping text for HTML is the page's job: the store keeps texts verbatim.
 
 ``core`` holds the annotation side (projects, documents, tagging, files); ``training`` the
-model side (jobs, versions, activation), used by the Train and Models pages and the worker.
+model side (jobs, versions, activation), used by the Train and Models pages and the worker;
+``patterns`` the term lists and regular expressions that suggest labels before a model.
 """
 
 from .core import *  # noqa: F401,F403
 from .core import CoreServices
+from .patterns import PatternError, PatternInfo, PatternServices  # noqa: F401
 from .training import TrainingServices
 
 
-class Services(CoreServices, TrainingServices):
+class Services(CoreServices, PatternServices, TrainingServices):
     """The app's operations on one database (``url``: a SQLAlchemy URL, default from db.session)."""

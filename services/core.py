@@ -64,6 +64,7 @@ class UploadPreview:
     examples: tuple[Example, ...]
     warnings: tuple[str, ...]
     total: int
+    new_labels: tuple[tuple[str, int], ...] = ()  # labels the project lacks, with their span counts
 
 
 @dataclass(frozen=True)
@@ -254,25 +255,37 @@ class CoreServices:
         return list(self.preview_upload(filename, data, scheme, limit).examples)
 
     def preview_upload(self, filename: str, data: bytes, scheme: str | None = None,
-                       limit: int = 20) -> UploadPreview:
-        """The first ``limit`` documents of an upload, how many it holds and what reading it
-        repaired (read as the CLI reads files: see :func:`tagger.formats.read`); nothing stored."""
+                       limit: int = 20, project_id: int | None = None) -> UploadPreview:
+        """The first ``limit`` documents of an upload, how many it holds, what reading it repaired
+        (read as the CLI reads files: see :func:`tagger.formats.read`) and, given the project, the
+        labels of the file it does not have; nothing stored."""
         reading = _parse_upload(filename, data, scheme)
+        new: tuple[tuple[str, int], ...] = ()
+        if project_id is not None:
+            with self.factory() as s:
+                new = _new_labels(reading.examples, repo.get_project(s, project_id))
         return UploadPreview(reading.examples[:limit], tuple(str(w) for w in reading.warnings),
-                             len(reading.examples))
+                             len(reading.examples), new)
 
-    def import_file(self, project_id: int, filename: str, data: bytes, scheme: str | None = None) -> ImportResult:
+    def import_file(self, project_id: int, filename: str, data: bytes, scheme: str | None = None,
+                    add_labels: bool = False) -> ImportResult:
         """Store every document of an upload, or none: one bad record is an error naming its line.
 
         Texts already in the project are skipped and counted as duplicates. Every sentence of a
         column file is annotated (a sentence with no entity says "no entity here"), so all of them
         are stored as corrected and train the model; JSONL records without spans and plain-text
-        lines are stored as new, for annotation.
+        lines are stored as new, for annotation. With ``add_labels`` the file's labels the project
+        lacks are added first, in the same transaction (a label that cannot be one stores nothing);
+        without it they are an error naming the first line that uses one.
         """
         reading = _parse_upload(filename, data, scheme)
         examples, labelled = list(reading.examples), reading.fmt == "column"
         with write_session(self.factory) as s:
             project = repo.get_project(s, project_id)
+            if add_labels:
+                for name, _ in _new_labels(examples, project):
+                    repo.add_label(s, project_id, name)
+                project = repo.get_project(s, project_id)
             _check_labels(examples, reading.lines, project, _name(filename))
             result = repo.add_documents(s, project_id, examples, annotator="import", source="import",
                                         status="corrected" if labelled else None)
@@ -386,6 +399,17 @@ def _parse_upload(filename: str, data: bytes, scheme: str | None) -> formats.Rea
             raise FormatError(f"\"split\" must be one of {', '.join(SPLITS)}, got "
                               f"{str(split)[:40]!r}", file=name, line=line)
     return reading
+
+
+def _new_labels(examples: Iterable[Example], project: ProjectInfo) -> tuple[tuple[str, int], ...]:
+    """The labels used in ``examples`` that ``project`` lacks, each with its number of spans, in
+    the order the file first uses them."""
+    known, counts = set(project.label_names), {}
+    for ex in examples:
+        for span in ex.spans:
+            if span.label not in known:
+                counts[span.label] = counts.get(span.label, 0) + 1
+    return tuple(counts.items())
 
 
 def _check_labels(examples: Sequence[Example], lines: Sequence[int | None], project: ProjectInfo,

@@ -180,6 +180,9 @@ def test_data_page_error_shows_the_text_it_quotes(svc, hostile, text):
     at = page("data", project_id=hostile.id)
     record = {"text": "Alice went home .", "spans": [{"start": 0, "end": 5, "label": text}]}
     at.file_uploader(key="upload").set_value(("bad.jsonl", json.dumps(record).encode(), "application/jsonl")).run()
+    offer = rendered(next(w.value for w in at.warning if "does not have" in w.value))
+    assert f"'{text}' (1 span)" in offer.text and offer.tags == {"p"}  # the offer quotes the name as text
+    at.checkbox(key="import_add_labels").uncheck().run()
     at.button(key="import_button").click().run()
     assert not at.exception and at.error
     seen = rendered(at.error[0].value)

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import os
 
-import regex
 import streamlit as st
 
 from services import SPLITS, STATUSES, ProjectInfo, Services, Span  # noqa: F401  (pages take them from here)
 from services.core import base_tokenizer
+from tagger.patterns import selection_units  # noqa: F401  (the editor's units: words, CJK characters)
 from ui.text import escape, guard_text_inputs, md  # noqa: F401  (the one escaping path; pages take it from here)
-
-# What a person selects when annotating: a run of letters, digits and combining marks; or one
-# grapheme (a CJK character, a punctuation mark, an emoji with its modifiers and joiners).
-SELECTION_UNIT = regex.compile(r"(?:(?![\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Thai}])[\p{L}\p{N}\p{M}])+|\X",
-                               regex.VERSION1)
 
 
 @st.cache_resource
@@ -28,12 +23,6 @@ def legend_html(colours: dict[str, str]) -> str:
     chips = "".join(f'<mark class="seqlab-legend" style="background:{escape(c)};padding:0.1em 0.4em;'
                     f'border-radius:0.3em;margin-right:0.4em">{escape(name)}</mark>' for name, c in colours.items())
     return f'<div class="seqlab-legend-row">{chips}</div>'
-
-
-def selection_units(text: str) -> list[tuple[int, int]]:
-    """``[start, end)`` of each selectable unit: words in spaced scripts, characters in CJK/Thai,
-    whole graphemes for emoji (never half a surrogate pair or a ZWJ sequence)."""
-    return [m.span() for m in SELECTION_UNIT.finditer(text) if not m.group().isspace()]
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model...")

@@ -81,7 +81,7 @@ export class History {
 
 function sameSpans(a, b) {
   return a.length === b.length
-    && a.every((s, k) => s.i === b[k].i && s.j === b[k].j && s.label === b[k].label && s.score === b[k].score);
+    && a.every((s, k) => s.i === b[k].i && s.j === b[k].j && s.label === b[k].label && s.score === b[k].score && s.origin === b[k].origin);
 }
 
 // ---------------------------------------------------------------------------- the editor
@@ -110,7 +110,10 @@ class Editor {
     this.colour = new Map(this.labels.map((l) => [l.name, l.colour]));
     this.keys = new Map(this.labels.filter((l) => l.key).map((l) => [l.key.toLowerCase(), l.name]));
     this.n = data.units.length;
-    this.spans = data.spans.map(([i, j, label, score]) => ({ i, j, label, score: score ?? null }));
+    // a suggestion may come from a pattern (no model yet): drawn as such until a person confirms it
+    this.spans = data.spans.map(([i, j, label, score, origin]) => (origin
+      ? { i, j, label, score: score ?? null, origin } : { i, j, label, score: score ?? null }));
+    this.hints = data.hints || []; // [i, j, label]: pattern matches the model did not mark
     this.history = new History(this.spans);
     this.marks = new Map(); // span object -> its <mark>
     this.sel = null; // null | {kind: "units", a, f} | {kind: "span", span}
@@ -181,6 +184,8 @@ class Editor {
     let size = 0;
     let open = null; // the mark being filled
     let next = 0; // the next span to open
+    const hintAt = new Map();
+    for (const h of this.hints || []) for (let u = h[0]; u < h[1]; u++) hintAt.set(u, h);
     for (let u = 0; u < this.n; u++) {
       const gap = gaps[u];
       if (open) {
@@ -195,6 +200,12 @@ class Editor {
       }
       // read-only (Tag), nothing is selected: the text alone, marks holding only their text and tag
       const unit = this.editable ? el("span", "seqlab-unit", units[u]) : document.createTextNode(units[u]);
+      const hint = hintAt.get(u);
+      if (hint && this.editable) {
+        unit.classList.add("seqlab-hint");
+        unit.style.textDecorationColor = this.colour.get(hint[2]) || "#888888";
+        unit.title = `a pattern suggests ${hint[2]} here: select the words and press the label's key`;
+      }
       unit._i = u;
       this.units[u] = unit;
       (open || chunk).appendChild(unit);
@@ -238,13 +249,14 @@ class Editor {
     mark.style.backgroundColor = this.colour.get(span.label) || "#dddddd";
     const unsure = span.score !== null && span.score < (this.data.threshold ?? 0);
     if (unsure) mark.classList.add("seqlab-unsure");
+    if (span.origin === "pattern") mark.classList.add("seqlab-pattern");
     const score = this.data.scores && span.score !== null ? ` ${span.score.toFixed(2)}` : "";
     mark._tag = el("span", "seqlab-tag", span.label + score);
     const offsets = this.data.offsets;
     if (offsets) {
       const where = `[${offsets[span.i][0]}, ${offsets[span.j - 1][1]})`;
       mark.title = `${span.label} ${where}${span.score !== null ? ` confidence ${span.score.toFixed(2)}` : ""}`
-        + (unsure ? " (unsure)" : "");
+        + (unsure ? " (unsure)" : "") + (span.origin === "pattern" ? " (suggested by a pattern: confirm or change it)" : "");
     }
     mark._span = span;
     this.marks.set(span, mark);
@@ -491,7 +503,7 @@ class Editor {
       const hi = Math.max(sel.a, sel.f);
       const next = addSpan(this.spans, lo, hi + 1, label);
       this.edit(next, next.findIndex((s) => s.i === lo));
-    } else if (sel?.kind === "span" && (sel.span.label !== label || sel.span.score !== null)) {
+    } else if (sel?.kind === "span" && (sel.span.label !== label || sel.span.score !== null || sel.span.origin)) {
       const k = this.spans.indexOf(sel.span); // (the same label on a suggestion confirms it: no longer unsure)
       this.edit(relabel(this.spans, k, label), k);
     } else if (!sel) {
@@ -576,7 +588,7 @@ class Editor {
 
   nextUnsure() {
     const threshold = this.data.threshold ?? 0;
-    const unsure = this.spans.filter((s) => s.score !== null && s.score < threshold);
+    const unsure = this.spans.filter((s) => (s.score !== null && s.score < threshold) || s.origin === "pattern");
     if (!unsure.length) {
       this.say("No unsure suggestions left.");
       return;

@@ -62,28 +62,35 @@ def label_data(labels: Sequence) -> list[dict[str, Any]]:
 
 def editor_data(lay: Layout, spans: Sequence[Span], labels: Sequence, *, editable: bool,
                 document_id: int | None = None, version: int | None = None, revision: int = 0,
-                attempts: int = 0, scores: bool = False, threshold: float = LOW_CONFIDENCE) -> dict[str, Any]:
+                attempts: int = 0, scores: bool = False, threshold: float = LOW_CONFIDENCE,
+                from_patterns: Sequence[Span] = (), hints: Sequence[Span] = ()) -> dict[str, Any]:
     """The JSON the browser gets: units' texts and the gaps between them, spans as unit ranges.
 
-    The units' Python offsets go along only to be shown (a span's tooltip); the browser never
-    computes with them.
+    Spans also in ``from_patterns`` are drawn as pattern suggestions (no model yet) until a person
+    confirms or changes them; ``hints`` (pattern matches the model did not mark, overlapping no
+    span) underline their words. The units' Python offsets go along only to be shown (a span's
+    tooltip); the browser never computes with them.
     """
+    pattern_keys = {s.key() for s in from_patterns}
+    ranges = [[*r, "pattern"] if (s.key() in pattern_keys) else list(r)
+              for s, r in zip(sorted(spans), to_ranges(lay, spans))]
     return {
         "mode": "edit" if editable else "view",
         "doc": document_id, "version": version, "revision": revision, "attempts": attempts,
         "units": lay.unit_texts, "gaps": lay.gaps, "offsets": [list(u) for u in lay.units],
-        "spans": [list(r) for r in to_ranges(lay, spans)],
+        "spans": ranges, "hints": [list(r[:3]) for r in to_ranges(lay, hints)],
         "labels": label_data(labels), "threshold": threshold, "scores": scores, "debounce_ms": DEBOUNCE_MS,
     }
 
 
 def span_editor(lay: Layout, spans: Sequence[Span], labels: Sequence, *, key: str, document_id: int,
                 version: int, revision: int = 0, attempts: int = 0,
+                from_patterns: Sequence[Span] = (), hints: Sequence[Span] = (),
                 on_work: Callable[[], None] = lambda: None, on_accept: Callable[[], None] = lambda: None,
                 on_skip: Callable[[], None] = lambda: None) -> None:
     """Mount the editable editor. Read what it sent with :func:`sent` (in the callbacks or after)."""
     data = editor_data(lay, spans, labels, editable=True, document_id=document_id, version=version,
-                       revision=revision, attempts=attempts)
+                       revision=revision, attempts=attempts, from_patterns=from_patterns, hints=hints)
     _mount(key=key, data=data, default={"work": None}, on_work_change=on_work, on_accept_change=on_accept,
            on_skip_change=on_skip)
 
@@ -95,7 +102,8 @@ def sent(key: str, name: str) -> EditorValue | None:
 
 
 def show_spans(text: str, units: Sequence[tuple[int, int]], spans: Sequence[Span], labels: Sequence,
-               key: str) -> None:
-    """The text with its spans, read-only, each with its label and confidence (the Tag page)."""
+               key: str, from_patterns: Sequence[Span] = ()) -> None:
+    """The text with its spans, read-only, each with its label and confidence (the Tag page);
+    spans in ``from_patterns`` drawn as pattern suggestions."""
     lay = layout(text, units, spans)
-    _mount(key=key, data=editor_data(lay, spans, labels, editable=False, scores=True))
+    _mount(key=key, data=editor_data(lay, spans, labels, editable=False, scores=True, from_patterns=from_patterns))
