@@ -62,7 +62,7 @@ def check(pattern: Pattern) -> Pattern:
 
     Raises:
         PatternError: naming the pattern: empty, over :data:`MAX_PATTERN_CHARS`, an unknown kind,
-            a term with no word in it, a regex that does not compile or matches the empty string.
+            a regex that does not compile or matches the empty string.
     """
     text = " ".join(pattern.pattern.split()) if pattern.kind == "term" else pattern.pattern
     shown = repr(text[:60]) + ("..." if len(text) > 60 else "")
@@ -74,8 +74,6 @@ def check(pattern: Pattern) -> Pattern:
         raise PatternError(f"the {pattern.kind} {shown} is {len(text):,} characters; the limit is {MAX_PATTERN_CHARS}")
     if "\x00" in text:
         raise PatternError(f"the {pattern.kind} {shown} contains a NUL character")
-    if pattern.kind == "term" and not _unit_texts(text, pattern.case_sensitive):
-        raise PatternError(f"the term {shown} has no word in it")
     if pattern.kind == "regex":
         compiled = _compile(text, pattern.case_sensitive)
         try:

@@ -151,7 +151,7 @@ def shown_spans(at: AppTest) -> list[tuple[str, str]]:
     data = editor_data(at)
     units, gaps = data["units"], data["gaps"]
     return [("".join(gaps[k] + units[k] if k > i else units[k] for k in range(i, j)), label)
-            for i, j, label, _ in data["spans"]]
+            for i, j, label, *_ in data["spans"]]
 
 
 def queue(svc, texts: str, labels=("PER", "ORG", "LOC"), name="Fresh"):
