@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train_parser(sub) -> None:
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     p = sub.add_parser("train", help="fine-tune a tagger", description="Fine-tune a tagger and save it.")
     p.add_argument("--train", required=True, help="training file (column, JSONL)")
@@ -114,8 +114,25 @@ def _predict_parser(sub) -> None:
     p.add_argument("--model", required=True, help="SeqLab model folder")
     p.add_argument("input", nargs="?", default="-", help="input file, or - for standard input (default)")
     p.add_argument("--batch-size", type=int, default=32)
+    _precision_flag(p)
     _reading_flags(p)
     p.set_defaults(run=_run_predict)
+
+
+PRECISIONS = ("int8", "fp32")
+
+
+def _precision_flag(p) -> None:
+    p.add_argument("--precision", choices=PRECISIONS, default="int8",
+                   help="int8: dynamic int8 linear layers, the app's and worker's fast path (F1 within "
+                        "0.3 points of fp32, see bench/speed.py); fp32: the weights as trained (default: %(default)s)")
+
+
+def _load(args, **kwargs):
+    """The model of ``args.model`` at ``args.precision``."""
+    from .predict import Tagger
+
+    return Tagger.load(args.model, quantize=args.precision == "int8", **kwargs)
 
 
 def _texts(args) -> list[str]:
@@ -126,10 +143,8 @@ def _texts(args) -> list[str]:
 
 
 def _run_predict(args) -> int:
-    from .predict import Tagger
-
     texts = _texts(args)
-    tagger = Tagger.load(args.model, batch_size=args.batch_size)
+    tagger = _load(args, batch_size=args.batch_size)
     with tqdm(total=len(texts), unit="text", file=sys.stderr, disable=len(texts) < 500) as bar:
         for start in range(0, len(texts), 1024):  # chunks: a live bar, bounded memory
             chunk = texts[start : start + 1024]
@@ -144,6 +159,7 @@ def _evaluate_parser(sub) -> None:
                        description="Entity-level P/R/F1 (seqeval, strict IOB2) per label and overall.")
     p.add_argument("--model", required=True, help="SeqLab model folder")
     p.add_argument("--data", required=True, help="labelled file (column, JSONL)")
+    _precision_flag(p)
     _reading_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(run=_run_evaluate)
@@ -151,10 +167,9 @@ def _evaluate_parser(sub) -> None:
 
 def _run_evaluate(args) -> int:
     from .evaluate import evaluate, unknown_labels
-    from .predict import Tagger
 
     data = _read(args.data, args)
-    tagger = Tagger.load(args.model)
+    tagger = _load(args)
     unknown = unknown_labels(data, tagger.model.head.tags)
     if unknown:
         listed = ", ".join(f"{label} ({n} span{'s' if n > 1 else ''})" for label, n in unknown.items())
@@ -174,17 +189,16 @@ def _rank_parser(sub) -> None:
     p.add_argument("input", nargs="?", default="-", help="input file, or - for standard input (default)")
     p.add_argument("--top", type=int, help="write only the N most uncertain")
     p.add_argument("--batch-size", type=int, default=32)
+    _precision_flag(p)
     _reading_flags(p)
     p.set_defaults(run=_run_rank)
 
 
 def _run_rank(args) -> int:
-    from .predict import Tagger
-
     if args.top is not None and args.top < 1:
         raise SeqLabError(f"--top must be at least 1, got {args.top}")
     texts = _texts(args)
-    tagger = Tagger.load(args.model, batch_size=args.batch_size, quantize=True)  # the app's and worker's fast path
+    tagger = _load(args, batch_size=args.batch_size)
     scored = []
     with tqdm(total=len(texts), unit="text", file=sys.stderr, disable=len(texts) < 500) as bar:
         for start in range(0, len(texts), 1024):

@@ -485,3 +485,48 @@ def test_a_line_of_only_u_feff_is_read_as_blank_with_a_warning(trained_dir, tmp_
     assert code == 0, err
     assert "warning: dev.txt: 1 line holding only invisible characters was read as blank: line 3 (U+FEFF)" in err
     assert [r["text"] for r in parse_jsonl(out)] == ["Alice went", "Bob"]
+
+
+# ---------------------------------------------------------------- the fast path (int8) against fp32
+
+
+def test_predict_evaluate_and_rank_default_to_int8_and_agree_with_fp32(trained_dir, dev_file, corpus, tmp_path, capsys):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(ex.text for ex in corpus[100:140]) + "\n", encoding="utf-8")
+    spans = {}
+    for precision in ("int8", "fp32"):
+        code, out, _ = run(["predict", "--model", trained_dir, texts, "--precision", precision], capsys)
+        assert code == 0
+        spans[precision] = [[(s["start"], s["end"], s["label"]) for s in r["spans"]] for r in parse_jsonl(out)]
+    same = sum(a == b for a, b in zip(spans["int8"], spans["fp32"]))
+    assert same >= 0.95 * len(spans["fp32"]), f"int8 changed {len(spans['fp32']) - same} of 40 texts' spans"
+    f1 = {}
+    for precision in ("int8", "fp32"):
+        _, out, _ = run(["evaluate", "--model", trained_dir, "--data", dev_file, "--json", "--precision", precision],
+                        capsys)
+        f1[precision] = json.loads(out)["f1"]
+    assert abs(f1["int8"] - f1["fp32"]) <= 0.01, f1
+    code, out, _ = run(["rank", "--model", trained_dir, texts, "--precision", "fp32", "--top", "3"], capsys)
+    assert code == 0 and len(parse_jsonl(out)) == 3
+
+
+def test_a_precision_that_does_not_exist_is_refused(trained_dir, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["predict", "--model", trained_dir, "--precision", "fp8"])
+    assert exit_.value.code == 2
+    assert "argument --precision: invalid choice: 'fp8'" in capsys.readouterr().err
+
+
+def test_predict_imports_neither_the_training_code_nor_seqeval(trained_dir, tmp_path):
+    """What ``predict`` loads is what it pays for at start-up: not tagger.train, seqeval or sklearn."""
+    texts = tmp_path / "one.txt"
+    texts.write_text("Alice went to Paris .\n", encoding="utf-8")
+    probe = ("import sys, runpy; sys.argv = ['tagger', 'predict', '--model', sys.argv[1], sys.argv[2]]\n"
+             "try:\n    runpy.run_module('tagger', run_name='__main__')\nexcept SystemExit as e:\n    code = e.code\n"
+             "heavy = sorted(m for m in ('tagger.train', 'tagger.evaluate', 'seqeval', 'sklearn') if m in sys.modules)\n"
+             "print('HEAVY', heavy, 'CODE', code, file=sys.stderr)\n")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", probe, trained_dir, str(texts)], cwd=root, capture_output=True,
+                          text=True, timeout=300, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert "HEAVY [] CODE 0" in done.stderr, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[0])["text"] == "Alice went to Paris ."
