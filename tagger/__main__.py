@@ -78,12 +78,20 @@ def _read(path: str, args) -> list[Example]:
 
 
 def _run_train(args) -> int:
+    """Train and save; under ``torchrun`` (tagger.distributed) every process trains its share and
+    rank 0 alone prints and saves."""
+    from .distributed import world
     from .train import TrainConfig, train
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     train_data = _read(args.train, args)
     dev_data = _read(args.dev, args) if args.dev else []
-    print(f"train: {len(train_data)} documents; dev: {len(dev_data)}", file=sys.stderr)
+    here = world()
+    if not here.main:
+        train(train_data, dev_data, config, warm_start=args.warm_start)
+        return 0
+    print(f"train: {len(train_data)} documents; dev: {len(dev_data)}"
+          + (f"; {here.size} processes" if here.size > 1 else ""), file=sys.stderr)
     bar = tqdm(total=None, unit="step", file=sys.stderr, dynamic_ncols=True)
 
     def progress(p):

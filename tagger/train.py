@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from . import store
-from .encoding import TextEncoder, Window, align_tags
+from .distributed import World, from_main, share, total, world
+from .encoding import IGNORE, TextEncoder, Window, align_tags
 from .evaluate import Report, evaluate
 from .config import TrainConfig  # noqa: F401  (defined apart so the CLI builds its flags without importing this)
 from .model import HeadConfig, SequenceTagger, content_mask
@@ -67,6 +68,7 @@ class TrainResult:
     tokens_per_s: float
     eval_seconds: float = 0.0  # of ``seconds``: spent scoring the dev documents
     epoch_dev_docs: int | None = None  # dev documents scored each epoch, when fewer than ``dev_docs``
+    world_size: int = 1  # training processes (torchrun; see tagger.distributed)
 
     def meta(self) -> dict:
         """What ``seqlab.json`` records about this run."""
@@ -75,7 +77,7 @@ class TrainResult:
             "scheme": "IOB2",
             "decoder": self.model.head.decoder,
             "encoder": self.model.head.encoder,
-            "train_config": asdict(self.config),
+            "train_config": {**asdict(self.config), "world_size": self.world_size},
             "data": {"fingerprint": self.fingerprint, "train_docs": self.train_docs, "dev_docs": self.dev_docs,
                      **({"epoch_dev_docs": self.epoch_dev_docs} if self.epoch_dev_docs is not None else {})},
             "metrics": self.report.to_dict() if self.report else None,
@@ -155,6 +157,8 @@ def train(
     for the result's report. None: every epoch on all of them.
     """
     started = time.perf_counter()
+    here = world(device)  # one process, or one of torchrun's (then rank 0 evaluates and reports)
+    device = here.device(device)
     _seed(config.seed)
     if not train_data:
         raise SeqLabError("no training documents")
@@ -165,6 +169,10 @@ def train(
                       lstm_hidden=config.lstm_hidden, dropout=config.dropout)
     model, tokenizer = _initial_model(config, head, warm_start)
     model.hf.get_input_embeddings().weight.requires_grad_(not config.freeze_embeddings)
+    if model.head.encoder != "none":  # the transformer's own classifier is bypassed: no gradient to wait for
+        for name, param in model.hf.named_parameters():
+            if name.startswith("classifier."):
+                param.requires_grad_(False)
     model.to(device)
     encoder = TextEncoder(tokenizer, config.max_length, config.stride)
     encoded = encoder.encode([e.text for e in train_data])
@@ -173,15 +181,15 @@ def train(
     tag_ids = [a[0] for a in aligned]
     warnings = [w for a in aligned for w in a[1]]
     windows = [w for w in encoder.windows([len(e) for e in encoded]) if w.end > w.start]
-    loop = _Loop(model, encoder, encoded, windows, tag_ids, config, progress, should_cancel)
+    loop = _Loop(model, encoder, encoded, windows, tag_ids, config, progress, should_cancel, here)
     sample = dev_sample(dev_data, epoch_dev) if epoch_dev is not None else list(dev_data)
     history, report = loop.run(sample)
-    if len(sample) < len(dev_data):
+    if len(sample) < len(dev_data) and here.main:
         report = loop.evaluate(dev_data)
     seconds = time.perf_counter() - started
     return TrainResult(model.eval(), tokenizer, config, report, history, warnings, fingerprint(train_data),
                        len(train_data), len(dev_data), seconds, loop.tokens_per_s(), loop.eval_seconds,
-                       len(sample) if len(sample) < len(dev_data) else None)
+                       len(sample) if len(sample) < len(dev_data) else None, here.size)
 
 
 def _seed(seed: int) -> None:
@@ -229,11 +237,14 @@ def _is_tag_axis(key: str, value: torch.Tensor, k: int) -> bool:
 class _Loop:
     """The optimisation loop, kept apart so train() reads at a glance."""
 
-    def __init__(self, model, encoder, encoded, windows, tag_ids, config, progress, should_cancel):
+    def __init__(self, model, encoder, encoded, windows, tag_ids, config, progress, should_cancel,
+                 here: World = World()):
         self.model, self.encoder, self.encoded = model, encoder, encoded
+        self.here = here
+        self.progress = progress if here.main else None
         self.windows: list[Window] = windows
         self.tag_ids, self.config = tag_ids, config
-        self.progress, self.should_cancel = progress, should_cancel
+        self.should_cancel = should_cancel
         self.steps_per_epoch = math.ceil(len(windows) / config.batch_size)
         self.total = self.steps_per_epoch * config.epochs
         self.optimizer = _optimizer(model, config)
@@ -243,7 +254,13 @@ class _Loop:
         )
         self.tokens, self.busy, self.eval_seconds = 0, 0.0, 0.0
         self.device = next(model.parameters()).device
-        self.rng = random.Random(config.seed)
+        self.rng = random.Random(config.seed)  # the same on every process: the same global batches
+        self.loss_of = _LossOf(model)
+        if here.size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.loss_of = DistributedDataParallel(self.loss_of, device_ids=ids)  # averages the gradients
 
     def tokens_per_s(self) -> float:
         return self.tokens / self.busy if self.busy else 0.0
@@ -260,40 +277,52 @@ class _Loop:
                 self._report(step, epoch, losses)
             row = {"epoch": epoch, "loss": round(sum(losses) / len(losses), 4), "seconds": round(time.perf_counter() - t0, 1)}
             if dev_data:
-                report = self.evaluate(dev_data)
-                row["dev_f1"] = round(float(report.f1), 4)
-                if best is None or report.f1 > best.f1:
+                report = self.evaluate(dev_data) if self.here.main else None  # the others wait for its verdict
+                better = from_main(report is not None and (best is None or report.f1 > best.f1), self.here)
+                if report is not None:
+                    row["dev_f1"] = round(float(report.f1), 4)
+                if better:
                     best, best_state = report, {k: v.detach().clone() for k, v in self.model.state_dict().items()}
                     row["best"] = True
-                self._report(step, epoch, losses, dev_f1=report.f1)
+                if report is not None:
+                    self._report(step, epoch, losses, dev_f1=report.f1)
             history.append(row)
             log.info("epoch %d: %s", epoch, row)
         if best_state is not None:
             self.model.load_state_dict(best_state)
-        return history, best
+        return history, best if self.here.main else None
 
     def _batches(self) -> list[list[int]]:
         return shuffled_length_batches([w.end - w.start for w in self.windows], self.config.batch_size, self.rng,
                                        self.config.length_chunk)
 
     def _step(self, group: list[int]) -> float:
-        if self.should_cancel and self.should_cancel():
+        """One optimisation step on the global batch ``group`` (this process's share of it); the
+        batch's mean loss over its real subwords, on every process."""
+        cancel = bool(self.should_cancel and self.should_cancel())
+        if total(float(cancel), self.here):
             raise TrainingCancelled("training was cancelled")
         t0 = time.perf_counter()
         self.model.train()
-        batch = self.encoder.batch(self.encoded, [self.windows[i] for i in group], self.tag_ids)
+        mine = share(group, self.here)
+        counted = bool(mine)  # a process with no share of a short batch still steps, with weight 0
+        mine = mine or [group[self.here.rank % len(group)]]
+        batch = self.encoder.batch(self.encoded, [self.windows[i] for i in mine], self.tag_ids)
         batch = {k: v.to(self.device) for k, v in batch.items()}
-        emissions = self.model.emissions(batch, len(self.encoder.prefix))
-        mask = content_mask(batch["lengths"], emissions.shape[1])
-        loss = self.model.loss(emissions, batch["tags"], mask)
+        loss, real = self.loss_of(batch, len(self.encoder.prefix))
+        real = float(real) if counted else 0.0
+        everywhere = total(real, self.here)
+        # DDP averages gradients over processes: weighting each loss by its share of the batch's
+        # subwords makes that average the gradient of the whole batch's token mean
+        weight = real * self.here.size / everywhere if everywhere else 0.0
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * weight).backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
-        self.tokens += int(batch["attention_mask"].sum())
+        self.tokens += int(total(float(batch["attention_mask"].sum()) if counted else 0.0, self.here))
         self.busy += time.perf_counter() - t0
-        return loss.item()
+        return total(loss.item() * real, self.here) / everywhere if everywhere else loss.item()
 
     def _report(self, step, epoch, losses, dev_f1=None) -> None:
         if not self.progress:
@@ -311,6 +340,23 @@ class _Loop:
         self.model.train()
         self.eval_seconds += time.perf_counter() - t0
         return evaluate(dev_data, predictions)
+
+
+class _LossOf(torch.nn.Module):
+    """The training loss as a module's forward, so that DistributedDataParallel can wrap it: the
+    batch's mean loss and the number of real subwords it is the mean over."""
+
+    def __init__(self, model: SequenceTagger):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor], offset: int) -> tuple[torch.Tensor, torch.Tensor]:
+        emissions = self.model.emissions(batch, offset)
+        mask = content_mask(batch["lengths"], emissions.shape[1])
+        loss = self.model.loss(emissions, batch["tags"], mask)
+        if self.model.head.decoder == "crf":  # the CRF's token mean is over every position of the mask
+            return loss, mask.sum()
+        return loss, (batch["tags"][:, : emissions.shape[1]][mask] != IGNORE).sum()  # cross-entropy skips IGNORE
 
 
 def _optimizer(model: SequenceTagger, config: TrainConfig) -> torch.optim.Optimizer:
