@@ -52,8 +52,10 @@ def import_section(project: ProjectInfo) -> None:
         except SeqLabError as exc:
             st.error(md(str(exc)))
             return
-        added = f"; added the labels {', '.join(name for name, _ in preview.new_labels)}" if add and n else ""
-        st.success(md(f"Imported {result.added} documents ({result.duplicates} duplicates skipped){added}."))
+        message = f"Imported {result.added} documents ({result.duplicates} duplicates skipped)"
+        if add and n:  # the label names are the file's text: escaped
+            message += md(f"; added the labels {', '.join(name for name, _ in preview.new_labels)}.")
+        st.success(message)
 
 
 def new_labels_offer(project: ProjectInfo, new_labels) -> bool:

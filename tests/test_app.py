@@ -121,6 +121,7 @@ def test_unknown_label_is_rejected_and_nothing_stored(db_url):
     at = data_page()
     record = json.dumps({"text": "Alice sings", "spans": [{"start": 0, "end": 5, "label": "SINGER"}]})
     at.file_uploader(key="upload").set_value(("x.jsonl", record.encode(), "application/json")).run()
+    at.checkbox(key="import_add_labels").uncheck().run()  # offered by default; refused here
     at.button(key="import_button").click().run()
     assert not at.exception
     assert "SINGER" in at.error[0].value
