@@ -31,6 +31,9 @@ class TrainConfig:
     seed: int = 13
     length_chunk: int = field(default=4, metadata={
         "help": "batches per shuffled chunk sorted by length (1: random batches; more: less padding, less mixing)"})
+    unseen_buckets: int = field(default=8192, metadata={
+        "help": "buckets of a learned embedding of the subwords the tokenizer maps to [UNK] (most Chinese "
+                "characters for the embedded model), added to BERT's vector there; 0: none"})
     freeze_embeddings: bool = field(default=False, metadata={
         "help": "keep the subword embedding matrix fixed: a quarter faster a step, as accurate on small data"})
 
@@ -39,6 +42,8 @@ class TrainConfig:
             raise SeqLabError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
         if self.encoder not in ENCODERS:
             raise SeqLabError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
+        if not 0 <= self.unseen_buckets <= 1 << 20 or self.unseen_buckets == 1:
+            raise SeqLabError(f"unseen_buckets must be 0 or 2 .. {1 << 20}, got {self.unseen_buckets}")
         for name in ("epochs", "batch_size", "max_length", "length_chunk"):
             if getattr(self, name) < 1:
                 raise SeqLabError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import zlib
+
 import torch
 
 from .schemes import AlignmentWarning, spans_to_tags
@@ -30,6 +32,8 @@ class Encoded:
     offsets: tuple[tuple[int, int], ...]
     words: tuple[int, ...]
     casing: tuple[int, ...]
+    # per subword: the hashed bucket (1..) of its text when the tokenizer made it [UNK], else 0
+    unseen: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -42,6 +46,15 @@ class Window:
     item: int
     start: int
     end: int
+
+
+UNSEEN_BUCKETS = 8192  # hashed buckets of the texts the tokenizer maps to [UNK] (0: not [UNK])
+
+
+def unseen_bucket(text: str, buckets: int = UNSEEN_BUCKETS) -> int:
+    """The bucket (1 .. buckets - 1) of a text the tokenizer cannot see: a stable hash (CRC-32),
+    the same in every process and on every machine."""
+    return zlib.crc32(text.encode("utf-8")) % (buckets - 1) + 1
 
 
 def casing_class(word: str) -> int:
@@ -80,6 +93,7 @@ class TextEncoder:
             raise SeqLabError(f"max length {max_length} leaves no room for text")
         self.stride = max(0, min(stride, self.content_length // 2))
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.unk_id = tokenizer.unk_token_id
 
     def encode(self, texts: Sequence[str]) -> list[Encoded]:
         """Tokenize texts (no special tokens, no truncation) keeping character offsets."""
@@ -104,7 +118,8 @@ class TextEncoder:
         offsets = [tuple(offsets[k]) for k in keep]
         words = _words(offsets, [word_ids[k] for k in keep])
         casing = _casing(text, offsets, words)
-        return Encoded(tuple(ids), tuple(offsets), tuple(words), tuple(casing))
+        unseen = tuple(unseen_bucket(text[a:b]) if i == self.unk_id else 0 for i, (a, b) in zip(ids, offsets))
+        return Encoded(tuple(ids), tuple(offsets), tuple(words), tuple(casing), unseen)
 
     def windows(self, lengths: Sequence[int]) -> list[Window]:
         """Windows covering every subword of every text; long texts overlap by ``stride``."""
@@ -130,6 +145,7 @@ class TextEncoder:
         input_ids = torch.full(size, self.pad_id, dtype=torch.long)
         attention = torch.zeros(size, dtype=torch.long)
         casing = torch.zeros(size, dtype=torch.long)
+        unseen = torch.zeros(size, dtype=torch.long)
         lengths = torch.zeros(len(windows), dtype=torch.long)
         tags = torch.full((len(windows), max(width, 1)), IGNORE, dtype=torch.long)
         for row, w in enumerate(windows):
@@ -138,10 +154,13 @@ class TextEncoder:
             input_ids[row, : len(seq)] = torch.tensor(seq)
             attention[row, : len(seq)] = 1
             casing[row, p : p + n] = torch.tensor(enc.casing[w.start : w.end])
+            if enc.unseen:
+                unseen[row, p : p + n] = torch.tensor(enc.unseen[w.start : w.end])
             lengths[row] = n
             if tag_ids is not None:
                 tags[row, :n] = torch.tensor(tag_ids[w.item][w.start : w.end])
-        out = {"input_ids": input_ids, "attention_mask": attention, "casing": casing, "lengths": lengths}
+        out = {"input_ids": input_ids, "attention_mask": attention, "casing": casing, "unseen": unseen,
+               "lengths": lengths}
         if tag_ids is not None:
             out["tags"] = tags
         return out

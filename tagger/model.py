@@ -33,6 +33,10 @@ class HeadConfig:
     lstm_hidden: int = 256
     casing_dim: int = 16
     dropout: float = 0.1
+    # buckets of the embedding of subwords the tokenizer maps to [UNK] (0: none; checkpoints made
+    # before it load as 0), added to BERT's vector there (encoder "bilstm" only)
+    unseen_buckets: int = 0
+    unseen_dim: int = 32
 
     def __post_init__(self):
         if self.decoder not in DECODERS:
@@ -77,6 +81,14 @@ class SequenceTagger(nn.Module):
         self.register_buffer("allowed_start", allowed_start, persistent=False)
         if head.decoder == "crf":
             self.crf = CRF(k, allowed, allowed_start)
+        if head.encoder == "bilstm" and head.unseen_buckets:
+            # made last and from its own generator, with the projection at zero: a model whose texts
+            # have no [UNK] trains exactly as one without it (same initial weights, same dropout)
+            start = torch.randn(head.unseen_buckets, head.unseen_dim, generator=torch.Generator().manual_seed(0))
+            start[0] = 0.0
+            self.unseen = nn.Embedding(head.unseen_buckets, head.unseen_dim, padding_idx=0, _weight=start)
+            self.unseen_proj = nn.utils.skip_init(nn.Linear, head.unseen_dim, hidden, bias=False)
+            nn.init.zeros_(self.unseen_proj.weight)
 
     def emissions(self, batch: dict[str, torch.Tensor], offset: int) -> torch.Tensor:
         """Tag scores of the text subwords, left-aligned: (batch, content_len, num_tags)."""
@@ -90,6 +102,10 @@ class SequenceTagger(nn.Module):
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
         ).last_hidden_state
         hidden = hidden[:, offset : offset + width]
+        if self.head.unseen_buckets and "unseen" in batch:  # what BERT sees as [UNK], told apart
+            ids = batch["unseen"][:, offset : offset + width]
+            ids = torch.where(ids > 0, (ids - 1) % (self.head.unseen_buckets - 1) + 1, ids)  # any bucket count
+            hidden = hidden + self.unseen_proj(self.unseen(ids))
         casing = self.casing(batch["casing"][:, offset : offset + width])
         features = self.dropout(torch.cat([hidden, casing], dim=-1))
         lengths = batch["lengths"].cpu()

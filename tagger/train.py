@@ -166,7 +166,8 @@ def train(
     if not label_set:
         raise SeqLabError("the training documents have no spans and no labels were given")
     head = HeadConfig(tuple(tag_names(label_set, "IOB2")), config.decoder, config.encoder,
-                      lstm_hidden=config.lstm_hidden, dropout=config.dropout)
+                      lstm_hidden=config.lstm_hidden, dropout=config.dropout,
+                      unseen_buckets=config.unseen_buckets if config.encoder == "bilstm" else 0)
     model, tokenizer = _initial_model(config, head, warm_start)
     model.hf.get_input_embeddings().weight.requires_grad_(not config.freeze_embeddings)
     if model.head.encoder != "none":  # the transformer's own classifier is bypassed: no gradient to wait for
