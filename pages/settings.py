@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from services import SeqLabError
-from ui import md, project_picker, services
+from ui import md, project_picker, services, unseen_warning
 
 TASK_KINDS = {"spans": "spans: entities in the text (NER)", "tags": "tags: one tag per word (e.g. part of speech)"}
 DECODERS = {"crf": "CRF (models which tag may follow which; best F1)", "softmax": "softmax (fastest)"}
@@ -71,6 +71,7 @@ def model_section(project) -> None:
         if attempt(lambda: services().update_project(project.id, **changes), "Model settings saved"):
             st.rerun()
     st.caption("These apply to the next training job; existing versions keep what they were trained with.")
+    unseen_warning(project)
 
 
 def queue_section(project) -> None:

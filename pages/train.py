@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from services import SeqLabError
-from ui import md, project_picker, services, start_worker_if_needed
+from ui import md, project_picker, services, start_worker_if_needed, unseen_warning
 
 POLL_S = 1.5
 
@@ -36,6 +36,7 @@ def data_summary(project):
            else f"{data.dev_docs} dev documents")
     st.markdown(f"Training data: **{data.train_docs}** corrected train documents "
                 f"({data.train_spans} entities), evaluated on {dev}.")
+    unseen_warning(project)
     if not data.train_docs:
         st.info("Nothing to train on yet: correct documents on the Annotate page, or import a labelled file on "
                 "the Data page.")

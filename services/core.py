@@ -151,6 +151,17 @@ class CoreServices:
         """See :func:`subword_edge_warnings`."""
         return subword_edge_warnings(tokenizer, text, spans)
 
+    def unseen_share(self, project_id: int, tokenizer, sample: int = 200) -> float | None:
+        """The share of the first ``sample`` documents' characters the base model's tokenizer maps
+        to [UNK] (see :func:`unseen_share`)."""
+        texts = []
+        with self.factory() as s:
+            for doc in repo.iter_documents(s, project_id, batch=sample):
+                texts.append(doc.text)
+                if len(texts) >= sample:
+                    break
+        return unseen_share(tokenizer, texts)
+
     def tag_text(self, tagger: Tagger | None, text: str, max_chars: int = MAX_TEXT_CHARS) -> list[Span]:
         """The model's spans (with scores) for one text, after checking the text can be stored.
 
@@ -359,6 +370,24 @@ def base_tokenizer(base_model: str):
     from tagger.store import resolve_base_model
 
     return AutoTokenizer.from_pretrained(resolve_base_model(base_model))
+
+
+def unseen_share(tokenizer, texts: Iterable[str]) -> float | None:
+    """The share of the texts' non-space characters that ``tokenizer`` maps to [UNK] (None: no text).
+
+    All-MiniLM-L6-v2's vocabulary lacks most Chinese characters: on a Chinese project this is about
+    a half, and BERT then sees a row of identical unknowns (the [UNK] embedding of tagger.model
+    learns them apart).
+    """
+    from tagger.encoding import TextEncoder
+
+    encoder = TextEncoder(tokenizer, max_length=512, stride=64)
+    texts = [t for t in texts if t.strip()]
+    unk = seen = 0
+    for text, enc in zip(texts, encoder.encode(texts)):
+        seen += sum(not ch.isspace() for ch in text)
+        unk += sum(b - a for i, (a, b) in zip(enc.ids, enc.offsets) if i == encoder.unk_id)
+    return unk / seen if seen else None
 
 
 def subword_edge_warnings(tokenizer, text: str, spans: Iterable[Span]) -> list[str]:

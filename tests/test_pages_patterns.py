@@ -138,3 +138,20 @@ def test_data_lists_the_tag_sequences_it_repaired(svc, project):
     assert not at.exception and not at.error
     stored = svc.document(int(svc.documents_frame(project.id)["id"].max()) - 1)
     assert stored.text == "EU rejects German call" and Span(11, 17, "MISC") in stored.spans
+
+
+# ----------------------------------------------------------------------------- text the base model cannot see
+
+
+def test_train_and_settings_say_when_the_base_model_cannot_see_most_of_the_text(svc, tiny_base):
+    chinese = svc.create_project("Chinese", ["PER"], base_model=tiny_base)  # the tiny vocabulary has no 甲乙
+    svc.import_file(chinese.id, "zh.txt", "甲乙见了丙丁\n北京大学\n".encode())  # 6 of 10 unknown
+    expected = ("60% of this project's characters are unknown ([UNK]) to the base model")
+    for name in ("train", "settings"):
+        at = page(name, project_id=chinese.id)
+        assert not at.exception
+        assert any(expected in unmd(w.value) for w in at.warning), [w.value for w in at.warning]
+    english = svc.create_project("English", ["PER"])  # the embedded model's vocabulary
+    svc.import_file(english.id, "en.txt", b"Alice Johnson flew from London to Paris on Monday.\n")
+    at = page("train", project_id=english.id)
+    assert not any("unknown ([UNK])" in unmd(w.value) for w in at.warning), (english, [unmd(w.value) for w in at.warning])

@@ -47,6 +47,26 @@ def tokenizer(base_model: str):
     return base_tokenizer(base_model)
 
 
+@st.cache_data(ttl=60, show_spinner=False)
+def _unseen_share(project_id: int, base_model: str) -> float | None:
+    return services().unseen_share(project_id, tokenizer(base_model))
+
+
+def unseen_warning(project: ProjectInfo, threshold: float = 0.2) -> None:
+    """Say so when the base model's tokenizer cannot see much of the project's text (issue 17)."""
+    try:
+        share = _unseen_share(project.id, project.base_model)
+    except Exception:  # a base model that does not load is said where it is chosen (Settings)
+        return
+    if share is None or share < threshold:
+        return
+    st.warning(md(f"{share:.0%} of this project's characters are unknown ([UNK]) to the base model "
+                  f"'{project.base_model}': BERT sees each of them as the same symbol. Training learns an "
+                  "embedding for them, which helps, but a base model that knows the script does far better: "
+                  "set a local Hugging Face folder (a Chinese BERT you have on disk, say) as the base model "
+                  "in Settings."))
+
+
 def colours(project: ProjectInfo) -> dict[str, str]:
     return {label.name: label.colour for label in project.labels}
 
