@@ -1,4 +1,4 @@
-"""CLI: ``python -m tagger train|predict|evaluate|rank`` (see ``--help`` on each)."""
+"""CLI: ``python -m tagger train|predict|evaluate|rank|compare`` (see ``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     _predict_parser(sub)
     _evaluate_parser(sub)
     _rank_parser(sub)
+    _compare_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -197,6 +198,56 @@ def _run_rank(args) -> int:
         print(json.dumps({"text": text, "uncertainty": p.uncertainty, "spans": [s.to_dict() for s in p.spans],
                           "unsure": [s.to_dict() for s in p.unsure]}, ensure_ascii=False))
     return 0
+
+
+def _compare_parser(sub) -> None:
+    p = sub.add_parser("compare", help="which corrections a new version learned, still gets wrong, or broke",
+                       description="Tag every document of a labelled file with an old and a new model version and "
+                                   "sort the documents by what the new one does with their spans: learned (the new "
+                                   "version reproduces them exactly, the old one did not), still wrong, regressed "
+                                   "(the old one had them right), unchanged right. Documents are given by their "
+                                   "index in the file, from 0. Both versions predict in int8, as the app and the "
+                                   "worker do, unless --precision fp32.")
+    p.add_argument("--old", required=True, help="the previous SeqLab model folder")
+    p.add_argument("--new", required=True, help="the new SeqLab model folder")
+    p.add_argument("--data", required=True, help="labelled file (column, JSONL): the corrections")
+    _reading_flags(p)
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: learned, still_wrong, regressed, unchanged_right as lists of indices")
+    p.add_argument("--precision", choices=("int8", "fp32"), default="int8",
+                   help="int8 (the app's and the worker's fast path) or fp32 (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--fail-on-regressed", action="store_true",
+                   help="exit with status 1 when any document regressed (for CI)")
+    p.set_defaults(run=_run_compare)
+
+
+def _run_compare(args) -> int:
+    from .ledger import OUTCOMES, TITLES, UNCHANGED_RIGHT, compare
+    from .predict import Tagger
+
+    data = _read(args.data, args)
+    quantize = args.precision == "int8"
+    old = Tagger.load(args.old, batch_size=args.batch_size, quantize=quantize)
+    new = Tagger.load(args.new, batch_size=args.batch_size, quantize=quantize)
+    with tqdm(total=len(data), unit="text", file=sys.stderr, disable=len(data) < 500) as bar:
+        ledger = compare(data, old, new, progress=lambda done: bar.update(done - bar.n))
+    if args.json:
+        print(json.dumps(ledger.to_dict()))
+    else:
+        for name in OUTCOMES:
+            indices = getattr(ledger, name)
+            print(f"{TITLES[name]}: {len(indices)}")
+            if name != UNCHANGED_RIGHT:
+                for i in indices:
+                    print(f"  {i}\t{_excerpt(data[i].text)}")
+    return 1 if args.fail_on_regressed and ledger.regressed else 0
+
+
+def _excerpt(text: str, limit: int = 100) -> str:
+    """One line of a document for a terminal: its line breaks as spaces, cut at ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 if __name__ == "__main__":
