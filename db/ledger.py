@@ -168,6 +168,11 @@ def get_summary(session: Session, version_id: int) -> SummaryInfo | None:
     return _summary_info(row) if row else None
 
 
+def summaries(session: Session, version_ids: Sequence[int]) -> dict[int, SummaryInfo]:
+    rows = session.scalars(select(LedgerSummary).where(LedgerSummary.version_id.in_(list(version_ids))))
+    return {row.version_id: _summary_info(row) for row in rows}
+
+
 def entries(session: Session, version_id: int, outcome: str | None = None, *, document_ids: Sequence[int] | None = None,
             limit: int = 100, offset: int = 0) -> list[EntryInfo]:
     """The version's scored corrections (one outcome, or some documents), in document order."""

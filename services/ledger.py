@@ -109,6 +109,11 @@ class LedgerServices:
         with self.factory() as s:
             return ledger.get_summary(s, version_id)
 
+    def ledger_summaries(self, version_ids: list[int]) -> dict[int, SummaryInfo]:
+        """version id -> its ledger summary, for the versions that have one."""
+        with self.factory() as s:
+            return ledger.summaries(s, version_ids)
+
     def ledger_entries(self, version_id: int, outcome: str, limit: int = 100, offset: int = 0) -> list[EntryInfo]:
         """The documents of one outcome of the version's ledger, with both versions' spans."""
         with self.factory() as s:

@@ -1,0 +1,129 @@
+"""The Models page's correction ledger through AppTest: counts per version, the documents of each
+outcome with the correction and both versions' spans, pins, and opening a document in Annotate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from db import ledger
+from db.session import write_session
+from services import ledger as ledger_service
+from tagger.spans import Span
+from streamlit.testing.v1 import AppTest
+
+from tests.apptest import PAGES, TIMEOUT, page, shown, unmd
+
+APP = str(PAGES.parent / "app.py")
+
+
+class Fake:
+    def __init__(self, answers):
+        self.answers = answers
+
+    def predict(self, texts):
+        return [list(self.answers.get(t, [])) for t in texts]
+
+
+@pytest.fixture()
+def svc(page_svc):
+    return page_svc
+
+
+@pytest.fixture()
+def project(svc, corpus):
+    project = svc.ensure_default_project()
+    lines = [json.dumps({"text": ex.text, "split": "dev" if i % 5 == 0 else "train",
+                         "spans": [{"start": s.start, "end": s.end, "label": s.label} for s in ex.spans]})
+             for i, ex in enumerate(corpus[:12])]
+    svc.import_file(project.id, "gold.jsonl", "\n".join(lines).encode())
+    return project
+
+
+@pytest.fixture()
+def scored(svc, project, trained_dir, trained_softmax_dir):
+    """v1 active, v2 scored against it with made-up predictions: document a learned, b regressed,
+    c unchanged right, the rest still wrong."""
+    v1 = svc.register_version(project.id, trained_dir, activate=True)
+    v2 = svc.register_version(project.id, trained_softmax_dir)
+    with svc.factory() as s:
+        docs = ledger.corrections_after(s, project.id, 0, 100)
+    (a, _, ea), (b, _, eb), (c, _, ec) = docs[:3]
+    old = Fake({eb.text: list(eb.spans), ec.text: list(ec.spans)})
+    new = Fake({ea.text: list(ea.spans), ec.text: list(ec.spans), eb.text: [Span(0, 1, "ORG")]})
+    ledger_service.score_version(svc.factory, project.id, v2.id, new, old)
+    with write_session(svc.factory) as s:
+        ledger.save_summary(s, v2.id, v1.id)
+    return v1, v2, (a, b, c), len(docs)
+
+
+def test_the_versions_table_shows_each_versions_ledger_counts(svc, project, scored):
+    at = page("models")
+
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["version"]) == ["v2", "v1"]
+    assert table["learned"][0] == 1 and table["regressed"][0] == 1
+    assert table["still wrong"][0] == scored[3] - 3
+
+
+def test_the_ledger_shows_the_four_counts_and_opens_on_the_regressed_documents(svc, project, scored):
+    _, v2, (a, b, c), total = scored
+
+    at = page("models")
+
+    assert not at.exception
+    assert [(m.label, m.value) for m in at.metric] == [
+        ("learned", "1"), ("still wrong", str(total - 3)), ("regressed", "1"), ("unchanged right", "1")]
+    assert at.selectbox(key=f"models_ledger_doc_{v2.id}_regressed").options == [f"#{b} · {svc.document(b).text}"]
+    assert any("tagged by v2 and by v1" in t for t in shown(at))
+
+
+def test_each_outcome_lists_exactly_its_documents(svc, project, scored):
+    _, v2, (a, b, c), _ = scored
+    at = page("models")
+
+    at.radio(key=f"models_ledger_outcome_{v2.id}").set_value("learned").run()
+
+    assert not at.exception
+    [only] = at.selectbox(key=f"models_ledger_doc_{v2.id}_learned").options
+    assert only.startswith(f"#{a} · ")
+    at.radio(key=f"models_ledger_outcome_{v2.id}").set_value("still_wrong").run()
+    listed = [int(o.split(" ")[0][1:]) for o in at.selectbox(key=f"models_ledger_doc_{v2.id}_still_wrong").options]
+    assert a not in listed and b not in listed and c not in listed and listed == sorted(listed)
+
+
+def test_pinning_a_correction_lists_it_and_warns_that_the_version_breaks_it(svc, project, scored):
+    _, v2, (_, b, _), _ = scored
+    at = page("models")
+
+    at.button(key=f"models_ledger_{b}_pin").click().run()
+
+    assert not at.exception
+    assert [p.document_id for p in svc.pinned_corrections(project.id)] == [b]
+    assert any(f"v2 breaks pinned corrections (#{b})" in unmd(w.value) for w in at.warning)
+    assert at.button(key=f"models_ledger_{b}_pin").label == "Unpin this correction"
+    at.button(key=f"models_ledger_{b}_pin").click().run()
+    assert svc.pinned_corrections(project.id) == []
+
+
+def test_open_in_annotate_opens_the_corrected_document_on_its_stored_spans(svc, project, scored):
+    _, _, (_, b, _), _ = scored
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()  # the whole app: switch_page needs st.navigation
+    at.switch_page("pages/models.py").run()
+
+    at.button(key=f"models_ledger_{b}_open").click().run()
+
+    assert not at.exception
+    assert at.session_state["annotate_doc"] == b
+    assert any(f"Document #{b}" in t and "the stored version" in t for t in shown(at))
+
+
+def test_a_version_without_a_ledger_says_so(svc, project, trained_dir):
+    svc.register_version(project.id, trained_dir, activate=True)
+
+    at = page("models")
+
+    assert not at.exception
+    assert any("has no correction ledger" in t for t in shown(at))
