@@ -9,6 +9,7 @@ import streamlit as st
 
 from services import SeqLabError
 from ui import md, project_picker, services
+from ui.errors_view import errors_section
 from ui.ledger_view import ledger_counts, ledger_section, pins_section
 
 ERROR_TYPES = {"wrong_label": "wrong label", "wrong_boundary": "wrong boundary", "missed": "missed",
@@ -105,5 +106,6 @@ chosen = st.selectbox("Version", [v.id for v in versions], key="models_pick",
                       format_func=lambda i: next(v.name for v in versions if v.id == i))
 version_detail(project, next(v for v in versions if v.id == chosen), active)
 ledger_section(project, next(v for v in versions if v.id == chosen), {v.id: v.name for v in versions})
+errors_section(project, next(v for v in versions if v.id == chosen))
 pins_section(project)
 compare_section(versions)

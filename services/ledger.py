@@ -25,6 +25,7 @@ from db import ledger
 from db.ledger import EntryInfo, PinInfo, SummaryInfo
 from db.models import Document
 from db.session import write_session
+from tagger.error_cells import CellIndex, index_cells
 from tagger.ledger import REGRESSED, TITLES, Predictor, score
 from tagger.spans import SeqLabError
 
@@ -123,6 +124,26 @@ class LedgerServices:
         with self.factory() as s:
             found = ledger.entries(s, version_id, document_ids=[document_id], limit=1)
         return found[0] if found else None
+
+    def error_cells(self, version_id: int, dev_only: bool = True) -> CellIndex:
+        """The version's label confusion and error kinds, cell by cell with their documents, from its
+        ledger (its spans on each correction, as scored): on the documents its dev F1 is on (those
+        the version recorded, else the dev split), or (``dev_only=False``) on every correction.
+        Streams the entries; keeps document ids only."""
+        version = self.version(version_id)
+        dev = set(version.data.get("dev_doc_ids") or ())
+
+        def wanted(e: EntryInfo) -> bool:
+            return not dev_only or (e.document_id in dev if dev else e.split == "dev")
+
+        with self.factory() as s:
+            return index_cells((e.document_id, e.gold, e.predicted) for e in ledger.iter_entries(s, version_id)
+                               if wanted(e))
+
+    def ledger_entries_of(self, version_id: int, document_ids: list[int]) -> list[EntryInfo]:
+        """The ledger entries of these documents (in document order)."""
+        with self.factory() as s:
+            return ledger.entries(s, version_id, document_ids=document_ids, limit=len(document_ids) or 1)
 
     def pin_correction(self, document_id: int, pinned_by: str) -> PinInfo:
         """Pin a document's correction: auto-activation refuses a version that breaks it."""

@@ -10,6 +10,7 @@ import pytest
 from db import ledger
 from db.session import write_session
 from services import ledger as ledger_service
+from tagger.error_cells import Cell
 from tagger.spans import Span
 from streamlit.testing.v1 import AppTest
 
@@ -127,3 +128,55 @@ def test_a_version_without_a_ledger_says_so(svc, project, trained_dir):
 
     assert not at.exception
     assert any("has no correction ledger" in t for t in shown(at))
+
+
+# ----------------------------------------------------------------------------- error cells
+
+
+def expected_cells(svc, version_id):
+    from tagger.error_cells import index_cells
+
+    with svc.factory() as s:
+        return index_cells((e.document_id, e.gold, e.predicted) for e in ledger.iter_entries(s, version_id))
+
+
+def test_an_error_cell_lists_exactly_its_sentences(svc, project, scored):
+    _, v2, _, _ = scored
+    expected = expected_cells(svc, v2.id)
+    at = page("models")
+    at.toggle(key=f"models_cells_dev_{v2.id}").set_value(False).run()
+
+    at.button(key=f"models_cell_{v2.id}_missed__").click().run()
+
+    assert not at.exception
+    options = at.selectbox(key=f"models_cell_doc_{v2.id}_missed__").options
+    missed = expected.documents[Cell("missed")]
+    assert [int(o.split(" ")[0][1:]) for o in options] == list(missed)
+    assert any(f"missed**: {len(missed)} documents" in m.value.replace("\\", "") for m in at.markdown)
+
+
+def test_a_confusion_cell_lists_exactly_its_sentences_and_opens_one_in_annotate(svc, project, scored):
+    _, v2, _, _ = scored
+    expected = expected_cells(svc, v2.id)
+    cell = next(c for c in expected.counts if c.kind == "confusion" and c.predicted == "ORG" and c.gold != "ORG")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page("pages/models.py").run()
+    at.toggle(key=f"models_cells_dev_{v2.id}").set_value(False).run()
+
+    at.button(key=f"models_cell_{v2.id}_confusion_{cell.gold}_ORG").click().run()
+
+    options = at.selectbox(key=f"models_cell_doc_{v2.id}_confusion_{cell.gold}_ORG").options
+    assert [int(o.split(" ")[0][1:]) for o in options] == list(expected.documents[cell])
+    doc_id = expected.documents[cell][0]
+    at.button(key=f"models_cell_{doc_id}_open").click().run()
+    assert not at.exception and at.session_state["annotate_doc"] == doc_id
+
+
+def test_on_the_dev_documents_the_cells_count_the_dev_split_only(svc, project, scored):
+    _, v2, _, _ = scored
+    with svc.factory() as s:
+        dev = [e for e in ledger.iter_entries(s, v2.id) if e.split == "dev"]  # a registered folder names no dev ids
+    at = page("models")
+
+    assert not at.exception and dev
+    assert any(f"{len(dev)} documents, as v2 tags them" in t for t in shown(at))
