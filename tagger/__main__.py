@@ -1,4 +1,4 @@
-"""CLI: ``python -m tagger train|predict|evaluate|rank|compare`` (see ``--help`` on each)."""
+"""CLI: ``python -m tagger train|predict|evaluate|rank|compare|audit`` (see ``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     _evaluate_parser(sub)
     _rank_parser(sub)
     _compare_parser(sub)
+    _audit_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -35,14 +36,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train_parser(sub) -> None:
-    from .train import TrainConfig
-
     p = sub.add_parser("train", help="fine-tune a tagger", description="Fine-tune a tagger and save it.")
     p.add_argument("--train", required=True, help="training file (column, JSONL)")
     p.add_argument("--dev", help="development file, evaluated every epoch; the best epoch is kept")
     p.add_argument("--out", required=True, help="model folder to write (atomically)")
     _reading_flags(p)
     p.add_argument("--warm-start", help="a SeqLab model folder to continue from")
+    _config_flags(p)
+    p.set_defaults(run=_run_train)
+
+
+def _config_flags(p) -> None:
+    """A flag per TrainConfig field (--base-model, --epochs...), for train and audit."""
+    from .train import TrainConfig
+
     defaults = TrainConfig()
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -55,7 +62,6 @@ def _train_parser(sub) -> None:
         else:
             extra = {"type": kind, **extra}
         p.add_argument(flag, default=getattr(defaults, f.name), help=f"{help_} (default: %(default)s)", **extra)
-    p.set_defaults(run=_run_train)
 
 
 def _reading_flags(p) -> None:
@@ -248,6 +254,49 @@ def _excerpt(text: str, limit: int = 100) -> str:
     """One line of a document for a terminal: its line breaks as spaces, cut at ``limit`` characters."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _audit_parser(sub) -> None:
+    p = sub.add_parser("audit", help="corrections that are probably wrong, most suspicious first",
+                       description="Label-noise audit of a labelled file, as JSONL (index, text, suspect, suggested, "
+                                   "score, reason), most suspicious first: the same string labelled differently across "
+                                   "documents, and documents where a model trained on the other folds (k-fold cross-"
+                                   "validation, one training per fold) disagrees with the stored spans. --folds 0: the "
+                                   "string check alone (no training).")
+    p.add_argument("--data", required=True, help="labelled file (column, JSONL)")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds, 0 for none (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="write JSONL (one finding per line) instead of a list")
+    p.add_argument("--precision", choices=("int8", "fp32"), default="int8",
+                   help="how the fold models predict: int8 (as the app does) or fp32 (default: %(default)s)")
+    _reading_flags(p)
+    _config_flags(p)
+    p.set_defaults(run=_run_audit)
+
+
+def _run_audit(args) -> int:
+    from .audit import audit
+    from .predict import Tagger
+    from .train import TrainConfig, train
+
+    if args.folds < 0 or args.folds == 1:
+        raise SeqLabError(f"--folds must be 0 (no cross-validation) or at least 2, got {args.folds}")
+    data = _read(args.data, args)
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    labels = sorted({s.label for e in data for s in e.spans})
+
+    def fit(examples):
+        result = train(examples, [], config, labels=labels)
+        return Tagger(result.model, result.tokenizer, result.meta(), max_length=config.max_length,
+                      quantize=args.precision == "int8")
+
+    with tqdm(total=args.folds, unit="fold", file=sys.stderr, disable=not args.folds) as bar:
+        findings = audit(data, args.folds, fit, seed=config.seed, progress=lambda done, _: bar.update(done - bar.n))
+    for f in findings:
+        if args.json:
+            print(json.dumps(f.to_dict(), ensure_ascii=False))
+        else:
+            print(f"{f.score:.3f}\t{f.index}\t{f.reason}\t{_excerpt(f.text)}")
+    return 0
 
 
 if __name__ == "__main__":
