@@ -48,6 +48,7 @@ from db.repo import ProjectInfo
 from db.session import data_home, make_engine, session_factory, write_session
 from db.training_data import TrainingData, training_data
 from db.versions import VersionInfo
+from services import audit as audit_service
 from services import ledger as ledger_service
 
 if TYPE_CHECKING:
@@ -270,6 +271,9 @@ def run_job(factory: sessionmaker[Session], job: JobInfo, home: Path | None = No
     out = Path(home or data_home()).resolve() / "models" / f"project-{job.project_id}" / f"job-{job.id}"
     try:
         with _Reporter(factory, job.id) as reporter:  # the heart beats through loading and saving too
+            if audit_service.is_audit(job):  # a label-noise audit, not a training (services/audit.py)
+                message = audit_service.run_audit(factory, job, reporter.should_cancel, reporter.folds)
+                return _finish(factory, job.id, "succeeded", message)
             plan = plan_job(factory, job)
             result = _train(plan, reporter)
             return _record(factory, job, plan, result, out, reporter)
@@ -434,6 +438,12 @@ class _Reporter:
                                         tokens_per_s=p.tokens_per_s, dev_f1=p.dev_f1)
         if stop:
             self.stop.set()
+
+    def folds(self, done: int, total: int) -> None:
+        """An audit's progress: a step per fold."""
+        with write_session(self.factory) as s:
+            if jobs.report_progress(s, self.job_id, step=done, total=total):
+                self.stop.set()
 
     def _beat(self) -> None:
         while not self._done.wait(self.heartbeat_s):

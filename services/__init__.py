@@ -11,9 +11,10 @@ model side (jobs, versions, activation), used by the Train and Models pages and 
 
 from .core import *  # noqa: F401,F403
 from .core import CoreServices
+from .audit import AuditServices
 from .ledger import LedgerServices
 from .training import TrainingServices
 
 
-class Services(CoreServices, TrainingServices, LedgerServices):
+class Services(CoreServices, TrainingServices, LedgerServices, AuditServices):
     """The app's operations on one database (``url``: a SQLAlchemy URL, default from db.session)."""

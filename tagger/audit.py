@@ -34,6 +34,7 @@ class Finding:
     suggested: tuple[Span, ...]  # what the evidence suggests instead
     score: float  # how suspicious, 0-1
     reason: str
+    signal: str = "surface"  # "surface" (inconsistent strings) or "folds" (cross-validation)
 
     def to_dict(self) -> dict:
         """JSON-ready, as ``python -m tagger audit`` writes it."""
@@ -116,7 +117,7 @@ def disagreement(index: int, example: Example, predicted: Sequence[Span], uncert
     score = sum(scores) / len(scores) if scores else 1.0 - uncertainty
     said = ", ".join(f"{example.text[p.start:p.end]!r} {p.label}" for p in suggested) or "no entity there"
     return Finding(index, example.text, suspect, suggested, float(score),
-                   f"a model trained on the other {k - 1} folds predicts {said}")
+                   f"a model trained on the other {k - 1} folds predicts {said}", "folds")
 
 
 def audit(examples: Sequence[Example], folds: int = DEFAULT_FOLDS, fit: Callable | None = None, seed: int = 0,
