@@ -9,6 +9,7 @@ import streamlit as st
 
 from services import SeqLabError
 from ui import md, project_picker, services
+from ui.audit_view import audit_section
 from ui.errors_view import errors_section
 from ui.ledger_view import ledger_counts, ledger_section, pins_section
 
@@ -108,4 +109,5 @@ version_detail(project, next(v for v in versions if v.id == chosen), active)
 ledger_section(project, next(v for v in versions if v.id == chosen), {v.id: v.name for v in versions})
 errors_section(project, next(v for v in versions if v.id == chosen))
 pins_section(project)
+audit_section(project)
 compare_section(versions)

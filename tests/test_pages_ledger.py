@@ -180,3 +180,42 @@ def test_on_the_dev_documents_the_cells_count_the_dev_split_only(svc, project, s
 
     assert not at.exception and dev
     assert any(f"{len(dev)} documents, as v2 tags them" in t for t in shown(at))
+
+
+# ----------------------------------------------------------------------------- the audit
+
+
+def test_the_audit_button_queues_one_job_for_two_clicks(svc, project, scored):
+    at = page("models")
+    at.number_input(key="models_audit_folds").set_value(0).run()
+
+    at.button(key="models_audit_start").click().run()
+    at.button(key="models_audit_start").click().run()
+
+    assert not at.exception
+    [job] = [j for j in svc.jobs(project.id) if j.config.get("kind") == "audit"]
+    assert job.config["folds"] == 0
+    assert any(f"Audit job #{job.id} with the same data is already queued" in t for t in shown(at))
+
+
+def test_the_audits_findings_show_stored_and_suggested_spans_and_open_in_annotate(svc, project, scored):
+    import worker
+    from db import jobs
+    from db.session import data_home
+
+    with svc.factory() as s:
+        first = ledger.corrections_after(s, project.id, 0, 1)[0]
+    svc.save_correction(first[0], [Span(first[2].spans[0].start, first[2].spans[0].end, "ORG")], annotator="x")
+    job, _ = svc.start_audit(project.id, folds=0)
+    with write_session(svc.factory) as s:
+        claimed = jobs.claim_next(s, "test")
+    worker.run_job(svc.factory, claimed, data_home())
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page("pages/models.py").run()
+
+    assert not at.exception
+    picker = at.selectbox(key=f"models_audit_pick_{job.id}")
+    assert picker.options and all(" · #" in o for o in picker.options)
+    finding = svc.audit_findings(job.id)[0]
+    at.button(key=f"models_audit_{job.id}_0_open").click().run()
+    assert not at.exception and at.session_state["annotate_doc"] == finding.document_id
