@@ -219,3 +219,40 @@ def test_the_audits_findings_show_stored_and_suggested_spans_and_open_in_annotat
     finding = svc.audit_findings(job.id)[0]
     at.button(key=f"models_audit_{job.id}_0_open").click().run()
     assert not at.exception and at.session_state["annotate_doc"] == finding.document_id
+
+
+# ----------------------------------------------------------------------------- hostile names
+
+
+def test_hostile_label_names_and_texts_show_as_text_in_the_ledger_and_the_cells(svc, trained_dir):
+    from tests.test_escaping import LABELS, TEXTS, rendered, shows_exactly
+
+    project = svc.create_project("Bob's NER", LABELS)
+    text = f"{TEXTS[3]} met **Bob** at www.example.com"
+    span = Span(text.index("**Bob**"), text.index("**Bob**") + len("**Bob**"), LABELS[1])
+    record = {"text": text, "split": "dev", "spans": [{"start": span.start, "end": span.end, "label": span.label}]}
+    svc.import_file(project.id, "gold.jsonl", json.dumps(record).encode())
+    v1 = svc.register_version(project.id, trained_dir, activate=True)
+    v2 = svc.register_version(project.id, trained_dir)
+    ledger_service.score_version(svc.factory, project.id, v2.id, Fake({text: [Span(span.start, span.end, LABELS[0])]}),
+                                 Fake({text: [span]}))
+    with write_session(svc.factory) as s:
+        ledger.save_summary(s, v2.id, v1.id)
+    [doc] = [e.document_id for e in svc.ledger_entries(v2.id, "regressed")]
+    svc.pin_correction(doc, "<b>ann</b>")
+
+    at = page("models", project_id=project.id)
+
+    assert not at.exception
+    assert at.selectbox(key=f"models_ledger_doc_{v2.id}_regressed").options == [f"#{doc} 📌 · {text}"]  # plain text
+    assert any(shows_exactly(w.value, f"v2 breaks pinned corrections (#{doc}): it gets them wrong where the version "
+                                      "it was compared with got them right.") for w in at.warning)
+    headers = [c.value for c in at.caption]
+    for name in (LABELS[0], LABELS[1]):
+        assert any(shows_exactly(h, name) for h in headers), headers
+    at.button(key=f"models_cell_{v2.id}_confusion_{LABELS[1]}_{LABELS[0]}").click().run()
+    title = next(m.value for m in at.markdown if "documents" in m.value and "predicted" in m.value)
+    seen = rendered(title)
+    assert seen.text == f"gold {LABELS[1]} → predicted {LABELS[0]}: 1 documents" and seen.strong == (
+        f"gold {LABELS[1]} → predicted {LABELS[0]}",)
+    assert seen.tags == {"p", "strong"}

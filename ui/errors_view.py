@@ -17,8 +17,10 @@ MAX_GRID = 12  # labels up to this many get a grid of buttons; more get two pick
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the version's spans on every correction...")
-def _cells(version_id: int, dev_only: bool):
-    return services().error_cells(version_id, dev_only=dev_only)  # a version's ledger never changes
+def _cells(database: str, version_id: int, scored_at, dev_only: bool):
+    """The cells of a version's ledger, kept while that ledger (the database, the version, when it
+    was scored) is the same: reading every entry on each run of the page would not scale."""
+    return services().error_cells(version_id, dev_only=dev_only)
 
 
 def cell_title(cell: Cell) -> str:
@@ -29,11 +31,12 @@ def cell_title(cell: Cell) -> str:
 
 def errors_section(project, version) -> None:
     """The cells of the chosen version, then the sentences of the cell chosen."""
-    if services().ledger_summary(version.id) is None:
+    summary = services().ledger_summary(version.id)
+    if summary is None or summary.error:
         return
     st.subheader("Errors, sentence by sentence")
     dev_only = st.toggle("Only the dev documents (what the dev F1 is on)", value=True, key=f"models_cells_dev_{version.id}")
-    index = _cells(version.id, dev_only)
+    index = _cells(str(services().engine.url), version.id, summary.scored_at, dev_only)
     st.caption(md(f"{index.scored} documents, as {version.name} tags them in the app (int8). "
                   "Click a number to see its sentences."))
     kinds = st.columns(len(ERROR_KINDS))
@@ -78,7 +81,7 @@ def confusion(version, index, labels: list[str]) -> None:
 
 
 def cell_sentences(project, version, cell: Cell, doc_ids) -> None:
-    st.markdown(md(f"**{cell_title(cell)}**: {len(doc_ids)} documents"))
+    st.markdown(f"**{md(cell_title(cell))}**: {len(doc_ids)} documents")
     if not doc_ids:
         return
     shown = list(doc_ids[:PAGE_SIZE])
