@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
+from services import SeqLabError
 from tagger.ledger import OUTCOMES, REGRESSED, TITLES
 from ui import md, selection_units, services
 from ui.editor.editor import show_spans
@@ -51,10 +52,14 @@ def document_actions(document_id: int, pinned: bool | None, key: str) -> None:
     label = "Unpin this correction" if pinned else "Pin this correction"
     if right.button(label, key=f"{key}_pin", help="A pinned correction must stay right: a retrained version "
                     "that gets it wrong while the active one got it right is not activated automatically."):
-        if pinned:
-            services().unpin_correction(document_id)
-        else:
-            services().pin_correction(document_id, annotator_name())
+        try:
+            if pinned:
+                services().unpin_correction(document_id)
+            else:
+                services().pin_correction(document_id, annotator_name())
+        except SeqLabError as exc:  # e.g. the document went back to the queue meanwhile
+            st.error(md(str(exc)))
+            return
         st.rerun()
 
 
