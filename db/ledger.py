@@ -124,7 +124,8 @@ def add_entries(session: Session, version_id: int, entries: Sequence[dict[str, A
     """Insert scored corrections of a version: dicts with document_id, outcome, split, gold,
     predicted and previous (span lists as :func:`spans_json` makes them)."""
     for start in range(0, len(entries), INSERT_BATCH):
-        session.execute(insert(LedgerEntry), [{"version_id": version_id, **e} for e in entries[start:start + INSERT_BATCH]])
+        batch = entries[start:start + INSERT_BATCH]
+        session.execute(insert(LedgerEntry), [{"version_id": version_id, **e} for e in batch])
 
 
 def clear_entries(session: Session, version_id: int) -> None:
@@ -228,8 +229,10 @@ def unpin(session: Session, document_id: int) -> None:
 def pins(session: Session, project_id: int) -> list[PinInfo]:
     """The project's pinned corrections, in document order."""
     _project(session, project_id)
-    rows = session.execute(select(PinnedCorrection, Document.text).join(Document, Document.id == PinnedCorrection.document_id)
-                           .where(PinnedCorrection.project_id == project_id).order_by(PinnedCorrection.document_id)).all()
+    rows = session.execute(select(PinnedCorrection, Document.text)
+                           .join(Document, Document.id == PinnedCorrection.document_id)
+                           .where(PinnedCorrection.project_id == project_id)
+                           .order_by(PinnedCorrection.document_id)).all()
     return [PinInfo(p.document_id, text, p.pinned_by, p.pinned_at) for p, text in rows]
 
 

@@ -75,14 +75,14 @@ class AuditServices:
         ``train``: TrainConfig overrides for the fold trainings (default: what a training job would use)."""
         if folds != 0 and folds < 2:
             raise SeqLabError(f"folds must be 0 (the string check alone) or at least 2, got {folds}")
+        import worker
+
         with self.factory() as s:
+            project = repo.get_project(s, project_id)
             data = training_data(s, project_id)
         if not data.train and not data.dev:
             raise SeqLabError("there are no corrections to audit yet")
-        with self.factory() as s:
-            import worker
-
-            worker.job_config(repo.get_project(s, project_id), dict(train), len(data.train) + len(data.dev))  # bad option: now
+        worker.job_config(project, dict(train), len(data.train) + len(data.dev))  # a bad option fails now, not later
         config: dict[str, Any] = {"kind": KIND, "folds": folds, **({"train": train} if train else {})}
         fingerprint = hashlib.sha256(json.dumps([config, data.fingerprint]).encode()).hexdigest()[:32]
         with write_session(self.factory) as s:

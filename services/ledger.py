@@ -65,8 +65,9 @@ def score_version(factory: sessionmaker[Session], project_id: int, version_id: i
         [scored] = score([example for _, _, example in rows], old, new, batch_size=len(rows))
         with write_session(factory) as s:
             ledger.add_entries(s, version_id, [
-                {"document_id": doc_id, "split": split, "outcome": item.outcome, "gold": ledger.spans_json(item.example.spans),
-                 "predicted": ledger.spans_json(item.new), "previous": ledger.spans_json(item.old)}
+                {"document_id": doc_id, "split": split, "outcome": item.outcome,
+                 "gold": ledger.spans_json(item.example.spans), "predicted": ledger.spans_json(item.new),
+                 "previous": ledger.spans_json(item.old)}
                 for (doc_id, split, _), item in zip(rows, scored)])
         done += len(rows)
 

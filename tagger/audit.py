@@ -65,7 +65,8 @@ def inconsistent_labels(examples: Sequence[Example]) -> list[Finding]:
                 continue
             reason = (f"{examples[i].text[span.start:span.end]!r} is {major} in {m} of the {len(found)} places "
                       f"it is labelled, {span.label} here")
-            findings.append(Finding(i, examples[i].text, (span,), (replace(span, label=major),), m / len(found), reason))
+            suggested = (replace(span, label=major),)
+            findings.append(Finding(i, examples[i].text, (span,), suggested, m / len(found), reason))
     return findings
 
 

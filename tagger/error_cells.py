@@ -58,7 +58,10 @@ def document_cells(gold: Sequence[Span], predicted: Sequence[Span]) -> Counter[C
     pred_keys = {s.key() for s in predicted}
     for p in pred_keys - gold_keys:
         touching = [g for g in gold_keys if g[0] < p[1] and p[0] < g[1]]
-        kind = "spurious" if not touching else "wrong_label" if any(g[:2] == p[:2] for g in touching) else "wrong_boundary"
+        if not touching:
+            kind = "spurious"
+        else:
+            kind = "wrong_label" if any(g[:2] == p[:2] for g in touching) else "wrong_boundary"
         cells[error_cell(kind)] += 1
     for g in gold_keys - pred_keys:
         if not any(p[0] < g[1] and g[0] < p[1] for p in pred_keys):

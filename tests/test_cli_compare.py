@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,14 @@ from tagger.ledger import compare
 from tagger.predict import Tagger
 from tagger.spans import Example, Span
 from tests.conftest import make_sentence
-from tests.test_cli import dev_file, run  # noqa: F401  (dev_file: a fixture)
+from tests.test_cli import run
+
+
+@pytest.fixture(scope="module")
+def dev_file(corpus, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("compare-dev") / "dev.jsonl"
+    write_jsonl(corpus[100:], path)
+    return path
 
 
 def bare(spans) -> tuple[Span, ...]:

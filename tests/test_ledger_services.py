@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import FAST_TRAINING, add_labelled_project
 
 import worker
-from db import jobs, ledger, repo, versions
+from db import jobs, ledger, versions
 from db.session import data_home, write_session
 from services import SeqLabError
 from services import ledger as ledger_service

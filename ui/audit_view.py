@@ -63,6 +63,6 @@ def findings_section(project) -> None:
                                               f"{excerpt(findings[r].reason, 120)}")
     f = findings[rank]
     st.caption(md(f"Why: {f.reason}."))
-    side_by_side(project, f.text, [("Stored correction", f.stored), ("Suggested", suggestion(f.stored, f.suspect, f.suggested))],
-                 key=f"models_audit_view_{job.id}_{rank}")
+    columns = [("Stored correction", f.stored), ("Suggested", suggestion(f.stored, f.suspect, f.suggested))]
+    side_by_side(project, f.text, columns, key=f"models_audit_view_{job.id}_{rank}")
     document_actions(f.document_id, None, key=f"models_audit_{job.id}_{rank}")

@@ -35,7 +35,8 @@ def errors_section(project, version) -> None:
     if summary is None or summary.error:
         return
     st.subheader("Errors, sentence by sentence")
-    dev_only = st.toggle("Only the dev documents (what the dev F1 is on)", value=True, key=f"models_cells_dev_{version.id}")
+    dev_only = st.toggle("Only the dev documents (what the dev F1 is on)", value=True,
+                         key=f"models_cells_dev_{version.id}")
     index = _cells(str(services().engine.url), version.id, summary.scored_at, dev_only)
     st.caption(md(f"{index.scored} documents, as {version.name} tags them in the app (int8). "
                   "Click a number to see its sentences."))
