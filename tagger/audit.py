@@ -4,8 +4,9 @@ Two signals, each a :class:`Finding` (the document's index, the suspect stored s
 suggested instead, a score in [0, 1] and a reason a person can check):
 
 - **inconsistent surface strings** (:func:`inconsistent_labels`): the same text (case and
-  spacing aside) labelled differently across documents; the occurrences with a minority label are
-  suspect, the majority label is suggested, scored by the majority's share;
+  spacing aside) labelled differently across documents, or labelled in some and not in others;
+  the occurrences with a minority label (or none) are suspect, the majority label (or none) is
+  suggested, scored by the majority's share;
 - **cross-validation** (:func:`cross_validated`): the documents are cut into ``k`` folds; a model
   trained on the other folds tags each fold; where its spans differ from the stored ones, the
   difference is suspect, scored by the model's confidence in its own spans (how sure it is of
@@ -17,6 +18,7 @@ suggested instead, a score in [0, 1] and a reason a person can check):
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -24,6 +26,9 @@ from dataclasses import dataclass, replace
 from .spans import Example, SeqLabError, Span
 
 DEFAULT_FOLDS = 5
+OUTSIDE = "O"  # the label of an occurrence no span covers
+WORD = re.compile(r"\w+|[^\w\s]")  # a word, or a punctuation mark on its own
+MAX_WORDS = 8  # longer labelled strings are not looked for unlabelled
 
 
 @dataclass(frozen=True)
@@ -49,25 +54,52 @@ def surface_key(text: str) -> str:
 
 
 def inconsistent_labels(examples: Sequence[Example]) -> list[Finding]:
-    """Spans whose text carries another label in most of the other places it is labelled."""
+    """Places where a labelled string carries another label than in most of the places it occurs,
+    or none (an occurrence no span covers counts as unlabelled, ``O``; a string labelled nowhere is
+    not looked for)."""
     places: dict[str, list[tuple[int, Span]]] = defaultdict(list)
     for i, example in enumerate(examples):
         for span in example.spans:
             places[surface_key(example.text[span.start:span.end])].append((i, span))
+    for i, span in unlabelled_occurrences(examples, places):
+        places[surface_key(examples[i].text[span.start:span.end])].append((i, span))
     findings = []
-    for surface, found in places.items():
+    for found in places.values():
         labels = Counter(span.label for _, span in found)
         if len(labels) < 2:
             continue
-        (major, m), = sorted(labels.items(), key=lambda kv: (-kv[1], kv[0]))[:1]
+        (major, m), = sorted(labels.items(), key=lambda kv: (-kv[1], kv[0] == OUTSIDE, kv[0]))[:1]
         for i, span in found:
-            if span.label == major:
-                continue
-            reason = (f"{examples[i].text[span.start:span.end]!r} is {major} in {m} of the {len(found)} places "
-                      f"it is labelled, {span.label} here")
-            suggested = (replace(span, label=major),)
-            findings.append(Finding(i, examples[i].text, (span,), suggested, m / len(found), reason))
+            if span.label != major:
+                findings.append(_surface_finding(examples[i], i, span, major, m, len(found)))
     return findings
+
+
+def _surface_finding(example: Example, i: int, span: Span, major: str, m: int, n: int) -> Finding:
+    surface = example.text[span.start:span.end]
+    is_ = f"is {major}" if major != OUTSIDE else "is not labelled"
+    here = f"{span.label} here" if span.label != OUTSIDE else "not labelled here"
+    suspect = (span,) if span.label != OUTSIDE else ()
+    suggested = (replace(span, label=major),) if major != OUTSIDE else ()
+    reason = f"{surface!r} {is_} in {m} of the {n} places it occurs, {here}"
+    return Finding(i, example.text, suspect, suggested, m / n, reason)
+
+
+def unlabelled_occurrences(examples: Sequence[Example], places: dict) -> list[tuple[int, Span]]:
+    """Occurrences of the labelled strings (whole words, case and spacing aside) that no span of
+    their document touches, as ``O`` spans; one pass over the words per string length."""
+    lengths = {len(WORD.findall(key)) for key in places} - {0}
+    found = []
+    for i, example in enumerate(examples):
+        words = [m.span() for m in WORD.finditer(example.text)]
+        for n in sorted(k for k in lengths if k <= MAX_WORDS):
+            for j in range(len(words) - n + 1):
+                start, end = words[j][0], words[j + n - 1][1]
+                if surface_key(example.text[start:end]) not in places:
+                    continue
+                if not any(s.start < end and start < s.end for s in example.spans):
+                    found.append((i, Span(start, end, OUTSIDE)))
+    return found
 
 
 def folds_of(n: int, k: int, seed: int = 0) -> list[int]:

@@ -11,7 +11,7 @@ import pytest
 from tagger.audit import Finding, audit, cross_validated, folds_of, inconsistent_labels
 from tagger.formats import write_jsonl
 from tagger.predict import Prediction
-from tagger.spans import Example, SeqLabError
+from tagger.spans import Example, SeqLabError, Span
 from tests.conftest import make_corpus
 from tests.test_cli import TINY, run
 
@@ -59,6 +59,28 @@ def test_the_surface_check_finds_each_planted_flip_and_suggests_the_majority_lab
             [suspect] = f.suspect
             assert suspect == data[f.index].spans[0] and f.suggested == (clean[f.index].spans[0],)
             assert f.score > 0.5 and f"is {clean[f.index].spans[0].label} in" in f.reason
+
+
+def test_the_surface_check_finds_a_planted_missing_span_and_suggests_adding_it():
+    data = make_corpus(40, seed=5)
+    i = next(k for k, e in enumerate(data) if any(e.text[s.start:s.end] == "Paris" for s in e.spans))
+    paris = next(s for s in data[i].spans if data[i].text[s.start:s.end] == "Paris")
+    data[i] = replace(data[i], spans=tuple(s for s in data[i].spans if s != paris))
+
+    [finding] = [f for f in inconsistent_labels(data) if f.index == i]
+
+    assert finding.suspect == () and finding.suggested == (paris,)
+    assert "'Paris' is LOC in" in finding.reason and finding.reason.endswith("not labelled here")
+
+
+def test_a_string_mostly_left_unlabelled_makes_its_labelled_places_suspect():
+    data = [Example("May went home ."), Example("In May it rained ."), Example("Rain in May ."),
+            Example("May said so .", (Span(0, 3, "PER"),))]
+
+    [finding] = inconsistent_labels(data)
+
+    assert (finding.index, finding.suspect, finding.suggested) == (3, (Span(0, 3, "PER"),), ())
+    assert finding.score == 0.75 and "'May' is not labelled in 3 of the 4 places it occurs, PER here" == finding.reason
 
 
 def test_a_consistent_corpus_has_nothing_to_report():
