@@ -307,7 +307,8 @@ def _record(factory: sessionmaker[Session], job: JobInfo, plan: JobPlan, result:
             out: Path, reporter: _Reporter | None = None) -> JobInfo:
     """Save the model atomically and record the (inactive) version; score the correction ledger
     (services.ledger); then, in one transaction, the ledger's summary, the activation if due and
-    the end of the job. A failure before the ledger takes the folder (and the version) too."""
+    the end of the job. Any failure (a cancel while scoring included) takes the version and the
+    folder too; a ledger that cannot be scored is not a failure (see score_ledger)."""
     data = {**plan.data.describe(), "fingerprint": result.fingerprint, "epoch_dev_docs": result.epoch_dev_docs}
     config = {**asdict(plan.config), "warm_start": plan.warm_start}
     metrics = {**(result.report.to_dict() if result.report else {}), "train_seconds": round(result.seconds, 1),
