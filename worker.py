@@ -42,12 +42,14 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from db import jobs, queue, repo, versions
+from db import jobs, ledger, queue, repo, versions
 from db.jobs import JobInfo
 from db.repo import ProjectInfo
 from db.session import data_home, make_engine, session_factory, write_session
 from db.training_data import TrainingData, training_data
 from db.versions import VersionInfo
+from services import audit as audit_service
+from services import ledger as ledger_service
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -269,9 +271,12 @@ def run_job(factory: sessionmaker[Session], job: JobInfo, home: Path | None = No
     out = Path(home or data_home()).resolve() / "models" / f"project-{job.project_id}" / f"job-{job.id}"
     try:
         with _Reporter(factory, job.id) as reporter:  # the heart beats through loading and saving too
+            if audit_service.is_audit(job):  # a label-noise audit, not a training (services/audit.py)
+                message = audit_service.run_audit(factory, job, reporter.should_cancel, reporter.folds)
+                return _finish(factory, job.id, "succeeded", message)
             plan = plan_job(factory, job)
             result = _train(plan, reporter)
-            return _record(factory, job, plan, result, out)
+            return _record(factory, job, plan, result, out, reporter)
     except TrainingCancelled:
         log.info("job %d cancelled", job.id)
         return _finish(factory, job.id, "cancelled", "cancelled")
@@ -299,33 +304,74 @@ def _train(plan: JobPlan, reporter: _Reporter) -> TrainResult:
 
 
 def _record(factory: sessionmaker[Session], job: JobInfo, plan: JobPlan, result: TrainResult,
-            out: Path) -> JobInfo:
-    """Save the model atomically, then record the version, activate it if due and finish the job
-    in one transaction; if that fails, the folder goes too."""
+            out: Path, reporter: _Reporter | None = None) -> JobInfo:
+    """Save the model atomically and record the (inactive) version; score the correction ledger
+    (services.ledger); then, in one transaction, the ledger's summary, the activation if due and
+    the end of the job. Any failure (a cancel while scoring included) takes the version and the
+    folder too; a ledger that cannot be scored is not a failure (see score_ledger)."""
     data = {**plan.data.describe(), "fingerprint": result.fingerprint, "epoch_dev_docs": result.epoch_dev_docs}
     config = {**asdict(plan.config), "warm_start": plan.warm_start}
     metrics = {**(result.report.to_dict() if result.report else {}), "train_seconds": round(result.seconds, 1),
                "eval_seconds": round(result.eval_seconds, 1), "tokens_per_s": round(result.tokens_per_s, 1)}
     result.save(out, extra_meta={"data": data, "job_id": job.id})
+    version = None
     try:
         with write_session(factory) as s:
             version = versions.create_version(s, job.project_id, str(out), metrics=metrics, config=config,
                                               data=data, job_id=job.id,
                                               parent_id=plan.parent.id if plan.parent else None)
-            message = _activate_if_due(s, version)
+        error = score_ledger(factory, version, plan.parent, reporter.should_cancel if reporter else lambda: False)
+        with write_session(factory) as s:
+            summary = ledger.save_summary(s, version.id, plan.parent.id if plan.parent else None, error=error,
+                                          broken_pins=[] if error else ledger_service.broken_pins(s, version.id))
+            message = _activate_if_due(s, version, summary)
             done = jobs.finish(s, job.id, "succeeded", message)
     except BaseException:
+        if version is not None:
+            with write_session(factory) as s:
+                versions.delete_version(s, version.id)
         shutil.rmtree(out, ignore_errors=True)
         raise
     log.info("job %d: %s", job.id, message)
     return done
 
 
-def _activate_if_due(session: Session, version: VersionInfo) -> str:
-    """Activate ``version`` when the project auto-activates and it is no worse; the job's message."""
+def score_ledger(factory: sessionmaker[Session], version: VersionInfo, previous: VersionInfo | None,
+                 should_cancel=lambda: False) -> str | None:
+    """Score the project's corrections with ``version`` against ``previous`` (both int8, as the app
+    predicts); None, or why it could not be done (the version is kept, its ledger is not)."""
+    from tagger.predict import Tagger
+    from tagger.train import TrainingCancelled
+
+    try:
+        new = Tagger.load(version.path, quantize=True)
+        old = Tagger.load(previous.path, quantize=True) if previous is not None else None
+        n = ledger_service.score_version(factory, version.project_id, version.id, new, old,
+                                         should_cancel=should_cancel)
+    except ledger_service.ScoringCancelled as exc:
+        raise TrainingCancelled(str(exc)) from exc
+    except Exception as exc:  # the version is still good: keep it, say why its ledger is missing
+        log.exception("version %d: scoring the correction ledger failed", version.id)
+        with write_session(factory) as s:
+            ledger.clear_entries(s, version.id)
+        return (str(exc) or type(exc).__name__)[:MAX_MESSAGE_CHARS]
+    log.info("version %d: ledger of %d corrections against %s", version.id, n, previous.name if previous else "none")
+    return None
+
+
+def _activate_if_due(session: Session, version: VersionInfo, summary: ledger.SummaryInfo | None = None) -> str:
+    """Activate ``version`` when the project auto-activates, it is no worse and breaks no pinned
+    correction (nor leaves them unchecked); the job's message."""
     project = repo.get_project(session, version.project_id)
     active = versions.active_version(session, version.project_id)
     score = f"dev F1 {version.f1:.3f}" if version.f1 is not None else "no dev documents to score it"
+    score += f" (corrections: {ledger_service.describe(summary)})" if summary is not None else ""
+    if project.auto_activate and summary is not None and ledger.pinned_ids(session, version.project_id):
+        if summary.broken_pins:
+            return (f"{version.name}: {score}, not activated: "
+                    f"{ledger_service.broken_message(session, list(summary.broken_pins))}")
+        if summary.error:
+            return f"{version.name}: {score}, not activated: its pinned corrections could not be checked"
     if should_activate(project.auto_activate, version.f1, active.f1 if active else None, active is not None):
         versions.activate(session, version.id)
         return f"{version.name}: {score}, activated"
@@ -393,6 +439,12 @@ class _Reporter:
                                         tokens_per_s=p.tokens_per_s, dev_f1=p.dev_f1)
         if stop:
             self.stop.set()
+
+    def folds(self, done: int, total: int) -> None:
+        """An audit's progress: a step per fold."""
+        with write_session(self.factory) as s:
+            if jobs.report_progress(s, self.job_id, step=done, total=total):
+                self.stop.set()
 
     def _beat(self) -> None:
         while not self._done.wait(self.heartbeat_s):

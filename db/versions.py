@@ -93,6 +93,14 @@ def activate(session: Session, version_id: int) -> VersionInfo:
     return _info(session, row)
 
 
+def delete_version(session: Session, version_id: int) -> None:
+    """Forget a version that never finished being made (its job was cancelled); never the active one."""
+    row = session.get(ModelVersion, version_id)
+    if row is not None and not row.active:
+        session.delete(row)
+        session.flush()
+
+
 def _info(session: Session, row: ModelVersion, number: int | None = None) -> VersionInfo:
     if number is None:
         number = len(session.scalars(select(ModelVersion.id).where(ModelVersion.project_id == row.project_id,

@@ -20,6 +20,7 @@ from ui.editor.editor import sent, span_editor
 from ui.editor.model import Layout, layout, to_spans
 
 CURRENT = "annotate_doc"  # session key: id of the document being corrected
+OPEN = "annotate_open"  # session key another page sets to open a document here, a corrected one too (ui/ledger_view)
 NOTICE = "annotate_notice"
 
 
@@ -67,14 +68,16 @@ def error_key(doc_id: int) -> str:
 def current_document(project, who: str):
     """The document on screen: the remembered one (never changed under a person's hands, even when
     someone else corrects it meanwhile), the one in the address (a reload), else the next of the queue."""
-    for doc_id in (st.session_state.get(CURRENT), _address_document()):
+    asked = st.session_state.pop(OPEN, None)
+    for doc_id in (asked, st.session_state.get(CURRENT), _address_document()):
         if doc_id is None:
             continue
         try:
             doc = services().document(doc_id)
         except SeqLabError:  # deleted meanwhile
             continue
-        if doc.project_id == project.id and (doc.status in ("new", "predicted") or opened_key(doc.id) in st.session_state
+        if doc.project_id == project.id and (doc.id == asked or doc.status in ("new", "predicted")
+                                             or opened_key(doc.id) in st.session_state
                                              or services().draft(doc.id, who) is not None):
             return _remember(doc)
     return _remember(services().next_document(project.id))
@@ -141,7 +144,7 @@ def open_document(project, doc, tagger, who: str, revision: int = 0, stored: boo
     extra = {}
     if draft is not None:
         spans, version, source = draft.spans, draft.base_version, "your draft"
-    elif stored:
+    elif stored or doc.status in ("corrected", "reviewed"):  # a correction is reopened as it was saved
         spans, version, source = doc.spans, doc.version, "the stored version"
     else:
         extra = suggested_fields(project, doc, tagger)

@@ -1,5 +1,6 @@
-"""Models page: versions with their dev metrics, per-label scores and error types, comparison,
-activation and rollback, and download of a version's Hugging Face folder."""
+"""Models page: versions with their dev metrics, per-label scores and error types, what each
+learned from the corrections (the ledger, ui/ledger_view.py), pins, comparison, activation and
+rollback, and download of a version's Hugging Face folder."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import streamlit as st
 
 from services import SeqLabError
 from ui import md, project_picker, services
+from ui.audit_view import audit_section
+from ui.errors_view import errors_section
+from ui.ledger_view import ledger_counts, ledger_section, pins_section
 
 ERROR_TYPES = {"wrong_label": "wrong label", "wrong_boundary": "wrong boundary", "missed": "missed",
                "spurious": "spurious"}
@@ -18,15 +22,17 @@ def score(metrics: dict, key: str) -> float | None:
     return None if value is None else round(float(value), 4)
 
 
-def versions_frame(versions) -> pd.DataFrame:
+def versions_frame(versions, ledgers: dict[int, dict[str, int]] | None = None) -> pd.DataFrame:
     rows = []
     for v in versions:
         data = v.data or {}
         dev = f"{data.get('dev_docs', '?')}{' (held out)' if data.get('dev_holdout') else ''}"
+        counts = (ledgers or {}).get(v.id, {})
         rows.append((v.name, "✓" if v.active else "", score(v.metrics, "f1"), score(v.metrics, "precision"),
-                     score(v.metrics, "recall"), data.get("train_docs"), dev, v.created_at))
-    return pd.DataFrame(rows, columns=["version", "active", "dev F1", "precision", "recall", "train docs",
-                                       "dev docs", "created"])
+                     score(v.metrics, "recall"), counts.get("learned"), counts.get("still_wrong"),
+                     counts.get("regressed"), data.get("train_docs"), dev, v.created_at))
+    return pd.DataFrame(rows, columns=["version", "active", "dev F1", "precision", "recall", "learned", "still wrong",
+                                       "regressed", "train docs", "dev docs", "created"])
 
 
 def per_label_frame(metrics: dict) -> pd.DataFrame:
@@ -51,6 +57,10 @@ def version_detail(project, version, active) -> None:
         left.dataframe(per_label_frame(version.metrics), hide_index=True, key="models_per_label")
         right.dataframe(errors_frame(version.metrics), hide_index=True, key="models_errors")
     cols = st.columns(2)
+    broken = services().broken_pins(version) if not version.active else []
+    if broken:
+        st.warning(md(f"{version.name} breaks pinned corrections ({', '.join(f'#{i}' for i in broken)}): "
+                      "it gets them wrong where the version it was compared with got them right."))
     if not version.active:
         older = active is not None and version.id < active.id
         label = f"Roll back to {md(version.name)}" if older else f"Activate {md(version.name)}"
@@ -92,8 +102,12 @@ if not versions:
 active = next((v for v in versions if v.active), None)
 st.caption(f"Active: {md(active.name) if active else 'none'} · dev F1 is on the project's dev split "
            "(or a held-out tenth of train when it is empty).")
-st.dataframe(versions_frame(versions), hide_index=True, key="models_table")
+st.dataframe(versions_frame(versions, ledger_counts([v.id for v in versions])), hide_index=True, key="models_table")
 chosen = st.selectbox("Version", [v.id for v in versions], key="models_pick",
                       format_func=lambda i: next(v.name for v in versions if v.id == i))
 version_detail(project, next(v for v in versions if v.id == chosen), active)
+ledger_section(project, next(v for v in versions if v.id == chosen), {v.id: v.name for v in versions})
+errors_section(project, next(v for v in versions if v.id == chosen))
+pins_section(project)
+audit_section(project)
 compare_section(versions)

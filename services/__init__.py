@@ -12,9 +12,11 @@ model side (jobs, versions, activation), used by the Train and Models pages and 
 
 from .core import *  # noqa: F401,F403
 from .core import CoreServices
+from .audit import AuditServices
+from .ledger import LedgerServices
 from .patterns import PatternError, PatternInfo, PatternServices  # noqa: F401
 from .training import TrainingServices
 
 
-class Services(CoreServices, PatternServices, TrainingServices):
+class Services(CoreServices, PatternServices, TrainingServices, LedgerServices, AuditServices):
     """The app's operations on one database (``url``: a SQLAlchemy URL, default from db.session)."""

@@ -1,4 +1,4 @@
-"""CLI: ``python -m tagger train|predict|evaluate|rank`` (see ``--help`` on each)."""
+"""CLI: ``python -m tagger train|predict|evaluate|rank|compare|audit`` (see ``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     _predict_parser(sub)
     _evaluate_parser(sub)
     _rank_parser(sub)
+    _compare_parser(sub)
+    _audit_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -34,14 +36,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train_parser(sub) -> None:
-    from .config import TrainConfig
-
     p = sub.add_parser("train", help="fine-tune a tagger", description="Fine-tune a tagger and save it.")
     p.add_argument("--train", required=True, help="training file (column, JSONL)")
     p.add_argument("--dev", help="development file, evaluated every epoch; the best epoch is kept")
     p.add_argument("--out", required=True, help="model folder to write (atomically)")
     _reading_flags(p)
     p.add_argument("--warm-start", help="a SeqLab model folder to continue from")
+    _config_flags(p)
+    p.set_defaults(run=_run_train)
+
+
+def _config_flags(p) -> None:
+    """A flag per TrainConfig field (--base-model, --epochs...), for train and audit."""
+    from .config import TrainConfig  # not tagger.train: predict and rank never import the training code
+
     defaults = TrainConfig()
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -54,7 +62,6 @@ def _train_parser(sub) -> None:
         else:
             extra = {"type": kind, **extra}
         p.add_argument(flag, default=getattr(defaults, f.name), help=f"{help_} (default: %(default)s)", **extra)
-    p.set_defaults(run=_run_train)
 
 
 def _reading_flags(p) -> None:
@@ -218,6 +225,99 @@ def _run_rank(args) -> int:
         text, p = scored[i]
         print(json.dumps({"text": text, "uncertainty": p.uncertainty, "spans": [s.to_dict() for s in p.spans],
                           "unsure": [s.to_dict() for s in p.unsure]}, ensure_ascii=False))
+    return 0
+
+
+def _compare_parser(sub) -> None:
+    p = sub.add_parser("compare", help="which corrections a new version learned, still gets wrong, or broke",
+                       description="Tag every document of a labelled file with an old and a new model version and "
+                                   "sort the documents by what the new one does with their spans: learned (the new "
+                                   "version reproduces them exactly, the old one did not), still wrong, regressed "
+                                   "(the old one had them right), unchanged right. Documents are given by their "
+                                   "index in the file, from 0. Both versions predict in int8, as the app and the "
+                                   "worker do, unless --precision fp32.")
+    p.add_argument("--old", required=True, help="the previous SeqLab model folder")
+    p.add_argument("--new", required=True, help="the new SeqLab model folder")
+    p.add_argument("--data", required=True, help="labelled file (column, JSONL): the corrections")
+    _reading_flags(p)
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: learned, still_wrong, regressed, unchanged_right as lists of indices")
+    p.add_argument("--precision", choices=("int8", "fp32"), default="int8",
+                   help="int8 (the app's and the worker's fast path) or fp32 (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--fail-on-regressed", action="store_true",
+                   help="exit with status 1 when any document regressed (for CI)")
+    p.set_defaults(run=_run_compare)
+
+
+def _run_compare(args) -> int:
+    from .ledger import OUTCOMES, TITLES, UNCHANGED_RIGHT, compare
+    from .predict import Tagger
+
+    data = _read(args.data, args)
+    quantize = args.precision == "int8"
+    old = Tagger.load(args.old, batch_size=args.batch_size, quantize=quantize)
+    new = Tagger.load(args.new, batch_size=args.batch_size, quantize=quantize)
+    with tqdm(total=len(data), unit="text", file=sys.stderr, disable=len(data) < 500) as bar:
+        ledger = compare(data, old, new, progress=lambda done: bar.update(done - bar.n))
+    if args.json:
+        print(json.dumps(ledger.to_dict()))
+    else:
+        for name in OUTCOMES:
+            indices = getattr(ledger, name)
+            print(f"{TITLES[name]}: {len(indices)}")
+            if name != UNCHANGED_RIGHT:
+                for i in indices:
+                    print(f"  {i}\t{_excerpt(data[i].text)}")
+    return 1 if args.fail_on_regressed and ledger.regressed else 0
+
+
+def _excerpt(text: str, limit: int = 100) -> str:
+    """One line of a document for a terminal: its line breaks as spaces, cut at ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _audit_parser(sub) -> None:
+    p = sub.add_parser("audit", help="corrections that are probably wrong, most suspicious first",
+                       description="Label-noise audit of a labelled file, as JSONL (index, text, suspect, suggested, "
+                                   "score, reason), most suspicious first: the same string labelled differently across "
+                                   "documents, and documents where a model trained on the other folds (k-fold cross-"
+                                   "validation, one training per fold) disagrees with the stored spans. --folds 0: the "
+                                   "string check alone (no training).")
+    p.add_argument("--data", required=True, help="labelled file (column, JSONL)")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds, 0 for none (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="write JSONL (one finding per line) instead of a list")
+    p.add_argument("--precision", choices=("int8", "fp32"), default="int8",
+                   help="how the fold models predict: int8 (as the app does) or fp32 (default: %(default)s)")
+    _reading_flags(p)
+    _config_flags(p)
+    p.set_defaults(run=_run_audit)
+
+
+def _run_audit(args) -> int:
+    from .audit import audit
+    from .predict import Tagger
+    from .train import TrainConfig, train
+
+    if args.folds < 0 or args.folds == 1:
+        raise SeqLabError(f"--folds must be 0 (no cross-validation) or at least 2, got {args.folds}")
+    data = _read(args.data, args)
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    labels = sorted({s.label for e in data for s in e.spans})
+
+    def fit(examples):
+        result = train(examples, [], config, labels=labels)
+        return Tagger(result.model, result.tokenizer, result.meta(), max_length=config.max_length,
+                      quantize=args.precision == "int8")
+
+    with tqdm(total=args.folds, unit="fold", file=sys.stderr, disable=not args.folds) as bar:
+        findings = audit(data, args.folds, fit, seed=config.seed, progress=lambda done, _: bar.update(done - bar.n))
+    for f in findings:
+        if args.json:
+            print(json.dumps(f.to_dict(), ensure_ascii=False))
+        else:
+            print(f"{f.score:.3f}\t{f.index}\t{f.reason}\t{_excerpt(f.text)}")
     return 0
 
 
