@@ -48,14 +48,16 @@ def tokenizer(base_model: str):
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _unseen_share(project_id: int, base_model: str) -> float | None:
+def _unseen_share(database: str, project_id: int, base_model: str, documents: int) -> float | None:
+    """Cached per database, project, base model and number of documents (ids repeat across databases)."""
     return services().unseen_share(project_id, tokenizer(base_model))
 
 
 def unseen_warning(project: ProjectInfo, threshold: float = 0.2) -> None:
     """Say so when the base model's tokenizer cannot see much of the project's text (issue 17)."""
     try:
-        share = _unseen_share(project.id, project.base_model)
+        share = _unseen_share(str(services().engine.url), project.id, project.base_model,
+                              services().queue_progress(project.id).total)
     except Exception:  # a base model that does not load is said where it is chosen (Settings)
         return
     if share is None or share < threshold:

@@ -126,6 +126,9 @@ def test_markdown_names_show_as_typed_on_every_page_and_fetch_nothing(app, servi
         files=[{"name": name, "mimeType": "application/jsonl", "buffer": json.dumps(record).encode()}])
     app.wait_for_run()
     assert f"Preview of {name}: " in page_text(app)
+    assert f"'{QUOTED[3]}' (1 span)" in page_text(app)  # the offer to add the label quotes it as typed
+    page.get_by_text("Add them to the project when importing").click()  # refused instead
+    app.wait_for_run()
     page.get_by_role("button", name="Import", exact=True).click()
     app.wait_for_run()
     error = page.get_by_test_id("stAlertContentError").first.inner_text()
