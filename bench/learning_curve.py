@@ -9,8 +9,8 @@ sentences are corrected, 3 seeds each (the training seed; for ``random`` also th
 retrain warm-started from the active version as the worker does by default: ``first`` takes the
 queue in file order, ``random`` draws sentences at random, ``uncertainty`` starts from the first
 50 and then takes the project's queue as the worker ranks it after each retrain
-(``worker.rank_queues``: the active version's uncertainty over every waiting sentence, with
-near-copies pushed back). Each step records the retrain and, for ``uncertainty``, the ranking time.
+(``worker.rank_queues``: the active version's expected errors over every waiting sentence, with
+near-copies pushed back and every other place a random draw; ``services.loop``). Each step records the retrain and, for ``uncertainty``, the ranking time.
 
 For each warm start ("base", "active") on a fresh data folder and SQLite database: create a
 PER/ORG/LOC/MISC project on the embedded base model with the project defaults, import the
