@@ -9,8 +9,8 @@ sentences are corrected, 3 seeds each (the training seed; for ``random`` also th
 retrain warm-started from the active version as the worker does by default: ``first`` takes the
 queue in file order, ``random`` draws sentences at random, ``uncertainty`` starts from the first
 50 and then takes the project's queue as the worker ranks it after each retrain
-(``worker.rank_queues``: the active version's uncertainty over every waiting sentence, with
-near-copies pushed back). Each step records the retrain and, for ``uncertainty``, the ranking time.
+(``worker.rank_queues``: the active version's expected errors over every waiting sentence, with
+near-copies pushed back and every other place a random draw; ``services.loop``). Each step records the retrain and, for ``uncertainty``, the ranking time.
 
 For each warm start ("base", "active") on a fresh data folder and SQLite database: create a
 PER/ORG/LOC/MISC project on the embedded base model with the project defaults, import the
@@ -100,18 +100,21 @@ def protocols_main(args) -> None:
 
     sizes = sorted(int(n) for n in args.sizes.split(","))
     pool, dev, read = _read(args.train, args.dev, 10**9, args.dev_limit)  # every training sentence
+    path = Path(args.out or ROOT / "bench" / "results" / "learning_curve_protocols.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
     runs: dict[str, dict[str, list[dict]]] = {}
+    machine = describe("cpu")
     for protocol in args.protocols.split(","):
         runs[protocol] = {}
         for seed in (int(x) for x in args.seeds.split(",")):
             runs[protocol][str(seed)] = protocol_curve(pool, dev, sizes, protocol, seed)
-    out = {"benchmark": "learning_curve_protocols", "machine": describe("cpu"), "settings": _settings(),
-           "train_file": args.train, "dev_file": args.dev, "dev_limit": args.dev_limit, "pool": len(pool),
-           "train_sentences_read": read, "targets": PROTOCOL_TARGETS, "runs": runs, "summary": summarise(runs)}
-    path = Path(args.out or ROOT / "bench" / "results" / "learning_curve_protocols.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    plot_protocols(out["summary"], path.with_suffix(".png"))
+            # saved after every run, so a run cut short still leaves the figures of those that finished
+            out = {"benchmark": "learning_curve_protocols", "machine": machine, "settings": _settings(),
+                   "train_file": args.train, "dev_file": args.dev, "dev_limit": args.dev_limit, "pool": len(pool),
+                   "train_sentences_read": read, "targets": PROTOCOL_TARGETS, "runs": runs,
+                   "summary": summarise(runs)}
+            path.write_text(json.dumps(out, indent=2) + "\n")
+            plot_protocols(out["summary"], path.with_suffix(".png"))
     print("\n" + protocol_table(out["summary"]) + f"\n\nsaved {path} and {path.with_suffix('.png')}")
 
 
@@ -170,19 +173,27 @@ def summarise(runs: dict[str, dict[str, list[dict]]]) -> dict:
             ranks = [r["rank_s"] for r in step if "rank_s" in r]
             rows[str(step[0]["sentences"])] = {
                 "f1_mean": round(sum(f1) / len(f1), 4), "f1_min": min(f1), "f1_max": max(f1), "seeds": len(f1),
+                "words_mean": round(sum(r["train_words"] for r in step) / len(step)),
+                "spans_mean": round(sum(r["train_spans"] for r in step) / len(step)),
                 "total_s_mean": round(sum(r["total_s"] for r in step) / len(step), 1),
-                **({"rank_s_mean": round(sum(ranks) / len(ranks), 1)} if ranks else {})}
+                "total_s_max": max(r["total_s"] for r in step),
+                **({"rank_s_mean": round(sum(ranks) / len(ranks), 1),
+                    "rank_s_per_10000": round(sum(r["rank_s"] * 10000 / r["ranked"] for r in step if "rank_s" in r)
+                                              / len(ranks), 1)} if ranks else {})}
         out[protocol] = rows
     return out
 
 
 def protocol_table(summary: dict) -> str:
-    head = "| protocol | sentences | dev F1 mean | min - max | seeds | retrain s | ranking s |"
-    rows = [head, "|---|---:|---:|---|---:|---:|---:|"]
+    head = ("| protocol | sentences | dev F1 mean | min - max | seeds | words | spans | retrain s (max) | "
+            "ranking s (per 10,000) |")
+    rows = [head, "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
     for protocol, by_size in summary.items():
         for size, r in by_size.items():
+            rank = f"{r['rank_s_mean']} ({r['rank_s_per_10000']})" if "rank_s_mean" in r else ""
             rows.append(f"| {protocol} | {size} | **{r['f1_mean']:.3f}** | {r['f1_min']:.3f} - {r['f1_max']:.3f} | "
-                        f"{r['seeds']} | {r['total_s_mean']:.0f} | {r.get('rank_s_mean', '')} |")
+                        f"{r['seeds']} | {r.get('words_mean', '')} | {r.get('spans_mean', '')} | "
+                        f"{r['total_s_mean']:.0f} ({r.get('total_s_max', 0):.0f}) | {rank} |")
     return "\n".join(rows)
 
 
@@ -192,18 +203,24 @@ def plot_protocols(summary: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (ax, by_words) = plt.subplots(1, 2, figsize=(11, 4))
     for protocol, by_size in summary.items():
         sizes = [int(s) for s in by_size]
         mean = [r["f1_mean"] for r in by_size.values()]
+        low, high = [r["f1_min"] for r in by_size.values()], [r["f1_max"] for r in by_size.values()]
         ax.plot(sizes, mean, marker="o", label=protocol)
-        ax.fill_between(sizes, [r["f1_min"] for r in by_size.values()], [r["f1_max"] for r in by_size.values()],
-                        alpha=0.2)
+        ax.fill_between(sizes, low, high, alpha=0.2)
+        words = [r.get("words_mean", 0) for r in by_size.values()]
+        by_words.plot(words, mean, marker="o", label=protocol)
+        by_words.fill_between(words, low, high, alpha=0.2)
     ax.scatter([200, 1000], [PROTOCOL_TARGETS["uncertainty_f1_at_200"], PROTOCOL_TARGETS["uncertainty_f1_at_1000"]],
                marker="_", s=300, c="red", label="targets (uncertainty)")
     ax.set(xscale="log", xlabel="corrected sentences", ylabel="dev F1", title="Which sentences to correct")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    by_words.set(xscale="log", xlabel="words in the corrected sentences", ylabel="dev F1",
+                 title="The same against the words read")
+    for a in (ax, by_words):
+        a.grid(alpha=0.3)
+        a.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

@@ -32,6 +32,7 @@ class QueueReason:
     ranked: int  # how many documents the ranking placed
     version_id: int
     unsure: tuple[Span, ...]
+    drawn: bool = False  # placed there by the ranking's random draw, not for its score (services.loop)
 
 
 @dataclass(frozen=True)

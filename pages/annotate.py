@@ -368,13 +368,15 @@ def header(doc, opened: Opened, version) -> None:
 
 
 def why_next(doc) -> None:
-    """Why the queue asks for this document: the worker's uncertainty ranking, when there is one."""
+    """Why the queue asks for this document: the worker's ranking (or its random draw), when there is one."""
     reason = services().queue_reason(doc.id)
     if reason is None:
         return
     unsure = ", ".join(f"'{doc.text[s.start:s.end]}' {s.label} {s.score:.2f}" for s in reason.unsure[:5])
     more = f" and {len(reason.unsure) - 5} more" if len(reason.unsure) > 5 else ""
-    st.caption(md(f"Next because the model is unsure of it: uncertainty {reason.uncertainty:.2f}, "
+    why = ("Next as a random draw (every other place in the queue is one, so the model also learns from "
+           "ordinary sentences)" if reason.drawn else "Next because the model is unsure of it")
+    st.caption(md(f"{why}: uncertainty {reason.uncertainty:.2f}, "
                   f"number {reason.rank + 1} of the {reason.ranked} it ranked"
                   + (f"; unsure of {unsure}{more}" if unsure else "") + "."))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,7 @@ from db import jobs, queue, repo
 from db.models import SPLITS, STATUSES  # noqa: F401  (re-exported for the pages)
 from db.repo import DocumentInfo, DraftInfo, HistoryEntry, ImportResult, ProjectInfo, StaleDocument  # noqa: F401
 from db.session import make_engine, session_factory, write_session
+from services.loop import drawn_at_random
 from tagger import formats
 from tagger.formats import FormatError
 from tagger.spans import MAX_TEXT_CHARS, Example, SeqLabError, Span, validate_text
@@ -248,9 +249,10 @@ class CoreServices:
 
     def queue_reason(self, document_id: int) -> queue.QueueReason | None:
         """Why a document is where it is in the queue (its uncertainty, the spans the model is unsure
-        of), if the worker ranked it."""
+        of, whether its place went to a random draw), if the worker ranked it."""
         with self.factory() as s:
-            return queue.reason(s, document_id)
+            reason = queue.reason(s, document_id)
+        return None if reason is None else replace(reason, drawn=drawn_at_random(reason.rank))
 
     def queue_progress(self, project_id: int) -> QueueProgress:
         """Corrected or reviewed documents out of all the project's documents."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import logging
 import sys
@@ -196,13 +197,15 @@ def _run_evaluate(args) -> int:
 
 
 def _rank_parser(sub) -> None:
-    p = sub.add_parser("rank", help="texts the model is least sure of first, as JSONL",
-                       description="Tag texts (read like predict) and write them as JSONL, most uncertain first: "
-                                   "text, uncertainty (1 - geometric mean over words of the chosen tag's "
-                                   "probability), spans, and the spans the model is unsure of.")
+    p = sub.add_parser("rank", help="texts the model expects to have tagged worst first, as JSONL",
+                       description="Tag texts (read like predict) and write them as JSONL in the annotation "
+                                   "queue's order, most expected errors first: text, expected_errors (the sum "
+                                   "over words of 1 - the chosen tag's probability: how many words the model "
+                                   "expects to have wrong), uncertainty (1 - geometric mean over words of the "
+                                   "chosen tag's probability), spans, and the spans the model is unsure of.")
     p.add_argument("--model", required=True, help="SeqLab model folder")
     p.add_argument("input", nargs="?", default="-", help="input file, or - for standard input (default)")
-    p.add_argument("--top", type=int, help="write only the N most uncertain")
+    p.add_argument("--top", type=int, help="write only the first N")
     p.add_argument("--batch-size", type=int, default=32)
     _precision_flag(p)
     _reading_flags(p)
@@ -214,17 +217,24 @@ def _run_rank(args) -> int:
         raise SeqLabError(f"--top must be at least 1, got {args.top}")
     texts = _texts(args)
     tagger = _load(args, batch_size=args.batch_size)
-    scored = []
+    kept: list[tuple[float, int, str]] = []  # (expected errors, -position, JSON line): a min-heap with --top
     with tqdm(total=len(texts), unit="text", file=sys.stderr, disable=len(texts) < 500) as bar:
         for start in range(0, len(texts), 1024):
             chunk = texts[start : start + 1024]
-            scored.extend(zip(chunk, tagger.analyse(chunk)))
+            for k, (text, p) in enumerate(zip(chunk, tagger.analyse(chunk))):
+                line = json.dumps({"text": text, "expected_errors": p.expected_errors, "uncertainty": p.uncertainty,
+                                   "spans": [s.to_dict() for s in p.spans],
+                                   "unsure": [s.to_dict() for s in p.unsure]}, ensure_ascii=False)
+                entry = (p.expected_errors, -(start + k), line)
+                if args.top is None:
+                    kept.append(entry)
+                elif len(kept) < args.top:
+                    heapq.heappush(kept, entry)
+                elif entry > kept[0]:
+                    heapq.heapreplace(kept, entry)
             bar.update(len(chunk))
-    order = sorted(range(len(scored)), key=lambda i: (-scored[i][1].uncertainty, i))[: args.top]
-    for i in order:
-        text, p = scored[i]
-        print(json.dumps({"text": text, "uncertainty": p.uncertainty, "spans": [s.to_dict() for s in p.spans],
-                          "unsure": [s.to_dict() for s in p.unsure]}, ensure_ascii=False))
+    for _, _, line in sorted(kept, reverse=True):  # as the queue: most expected errors first, ties in input order
+        print(line)
     return 0
 
 

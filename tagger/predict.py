@@ -33,14 +33,25 @@ class Prediction:
     ``uncertainty``: 1 minus the geometric mean, over the text's words, of the probability the
     model gives the tag it chose for the word (CRF marginals or softmax); 0 for a text the model
     is sure of, towards 1 for one it is not; normalised by length, so a long sentence is not
-    uncertain merely for being long (Shen et al. 2017's MNLP, on marginals). ``unsure``: the
-    spans scored below :data:`UNSURE_BELOW`, and the words tagged "no entity" whose probability of
-    being one is above ``1 - UNSURE_BELOW`` (possible misses, labelled with the likeliest label).
+    uncertain merely for being long (Shen et al. 2017's MNLP, on marginals): how unsure the model
+    is of the text, what Annotate shows. ``unsure``: the spans scored below :data:`UNSURE_BELOW`,
+    and the words tagged "no entity" whose probability of being one is above
+    ``1 - UNSURE_BELOW`` (possible misses, labelled with the likeliest label).
+
+    ``expected_errors``: the sum over the words of 1 minus the chosen tag's probability, i.e. how
+    many of the text's words the model expects to have tagged wrongly; 0 for a text it is sure of,
+    at most the number of words. It grows with what a correction would teach the model, and is
+    what the annotation queue is ranked by (``services.loop.rank_queue``, ``python -m tagger
+    rank``): ranked by ``uncertainty``, the queue asked for headlines and score lines of a few
+    words, and 200 such corrections taught less than 200 sentences drawn at random
+    (bench/al_strategies.py, bench/learning_curve.py). Both are 0 when ``analyse`` is called with
+    ``detailed=False``.
     """
 
     spans: list[Span]
     uncertainty: float
     unsure: list[Span]
+    expected_errors: float = 0.0
 
 
 class Tagger:
@@ -176,8 +187,9 @@ def _prediction(encoded: Encoded, tags: list[str], probs: np.ndarray, tag_names:
     """Spans with the text's uncertainty and the spans and words the model is unsure of."""
     index = {t: i for i, t in enumerate(tag_names)}
     heads = [k for k, w in enumerate(encoded.words) if k == 0 or encoded.words[k - 1] != w]  # first subwords
-    chosen = probs[heads, [index[tags[k]] for k in heads]]
+    chosen = np.clip(probs[heads, [index[tags[k]] for k in heads]], 0.0, 1.0)
     uncertainty = float(1.0 - np.exp(np.log(np.clip(chosen, 1e-9, 1.0)).mean())) if heads else 0.0
+    expected_errors = float((1.0 - chosen).sum())
     unsure = [s for s in spans if s.score is not None and s.score < UNSURE_BELOW]
     outside = index.get("O")
     if outside is not None:
@@ -187,7 +199,7 @@ def _prediction(encoded: Encoded, tags: list[str], probs: np.ndarray, tag_names:
             if tags[k] == "O" and probs[k, outside] < UNSURE_BELOW:
                 p, j = max((probs[k, j], j) for j in range(len(tag_names)) if labels[j])
                 unsure.append(Span(encoded.offsets[k][0], word_end[encoded.words[k]], labels[j], round(float(p), 4)))
-    return Prediction(spans, round(uncertainty, 6), sorted(unsure))
+    return Prediction(spans, round(uncertainty, 6), sorted(unsure), round(expected_errors, 6))
 
 
 def _spans(encoded: Encoded, tags: list[str], probs: np.ndarray, tag_names: Sequence[str]) -> list[Span]:

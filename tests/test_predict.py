@@ -44,6 +44,13 @@ def test_empty_and_blank_texts_get_no_spans(tagger):
     assert tagger.predict(["", "   ", "\n"]) == [[], [], []]
 
 
+def test_expected_errors_lie_between_0_and_the_number_of_words(tagger, corpus):
+    texts = [ex.text for ex in corpus[100:110]] + ["", "北京 🙂 paris"]
+    for text, p in zip(texts, tagger.analyse(texts)):
+        assert 0.0 <= p.expected_errors <= len(text.split())
+    assert all(p.expected_errors == 0.0 for p in tagger.analyse(texts, detailed=False))
+
+
 def test_text_of_unknown_characters_is_tagged_without_error(tagger):
     text = "😀 Alice ✈️ Paris 👩‍👩‍👧"
     spans = tagger.predict([text])[0]

@@ -1,5 +1,6 @@
-"""The queue asks for what the model is least sure of (issue 12, part 1): uncertainty from the
-model's marginals, diversity, the per-project order, and the worker ranking after a retrain."""
+"""The queue asks for what the model is least sure of (issue 12, part 1): expected errors and
+uncertainty from the model's marginals, diversity, the per-project order, and the worker ranking
+after a retrain."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 
 import worker
 from db.session import data_home
-from services.loop import RankConfig, diverse_order, rank_queue
+from services.loop import RankConfig, diverse_order, interleave, rank_queue
 from tagger.predict import Tagger
 from tagger.spans import SeqLabError
 from tests.conftest import FAST_TRAINING, add_labelled_project
@@ -26,10 +27,10 @@ class _Oracle:
         tags = tagger.model.head.tags
         vocab = tagger.encoder.tokenizer.get_vocab()
         self.table = torch.zeros(len(vocab), len(tags))
-        self.table[:, tags.index("O")] = 6.0
+        self.table[:, tags.index("O")] = 9.0  # p(O) > 0.999: a sure word adds < 0.001 expected errors
         for word, tag in (("alice", "B-PER"), ("bob", "B-PER"), ("paris", "B-LOC")):
             self.table[vocab[word]] = 0.0
-            self.table[vocab[word], tags.index(tag)] = 6.0
+            self.table[vocab[word], tags.index(tag)] = 9.0
         self.table[vocab["berlin"]] = 0.0
         self.table[vocab["berlin"], tags.index("O")] = 1.0
         self.table[vocab["berlin"], tags.index("B-LOC")] = 1.2
@@ -76,6 +77,16 @@ def test_uncertainty_does_not_grow_with_length_alone(oracle_tagger):
     assert long.uncertainty < short.uncertainty
 
 
+def test_expected_errors_count_the_words_the_model_may_have_wrong(oracle_tagger):
+    sure, unsure, twice, padded = oracle_tagger.analyse(
+        [SURE, UNSURE, "bob went to berlin and berlin .", UNSURE + " " + " ".join([SURE] * 8)])
+    assert 0.0 <= sure.expected_errors < 0.02
+    assert 0.3 < unsure.expected_errors < 1.0  # one word of five split about evenly between two tags
+    assert twice.expected_errors == pytest.approx(2 * unsure.expected_errors, abs=0.02)  # a sum, not a mean
+    assert padded.expected_errors == pytest.approx(unsure.expected_errors, abs=0.05)  # sure words add ~nothing
+    assert padded.uncertainty < unsure.uncertainty  # while the normalised score falls
+
+
 def test_analyse_gives_the_spans_predict_gives(trained_dir, corpus):
     tagger = Tagger.load(trained_dir)
     texts = [ex.text for ex in corpus[100:110]] + ["", "北京 🙂 paris"]
@@ -102,6 +113,51 @@ def test_the_ranked_queue_asks_for_the_most_uncertain_first(svc, oracle_tagger, 
     reason = svc.queue_reason(docs[1].id)
     assert (reason.rank, reason.ranked) == (0, 3) and reason.uncertainty > 0.02
     assert [s.label for s in reason.unsure] == ["LOC"]
+
+
+def test_a_sentence_with_more_words_in_doubt_ranks_first_though_its_mean_doubt_is_lower(svc, oracle_tagger,
+                                                                                         trained_softmax_dir):
+    longer = "bob went to berlin , alice went to paris and dave went to berlin ."
+    project, docs = _pool(svc, [SURE, UNSURE, longer])
+    version = svc.register_version(project.id, trained_softmax_dir, activate=True)
+    rank_queue(svc.factory, project.id, version.id, oracle_tagger, RankConfig(explore_every=0))
+    assert _queue(svc, project.id) == [longer, UNSURE, SURE]
+    reasons = [svc.queue_reason(d.id) for d in docs]
+    assert reasons[2].uncertainty < reasons[1].uncertainty  # Annotate still shows the normalised uncertainty
+
+
+def test_a_pool_larger_than_the_diversity_window_is_ranked_whole(svc, oracle_tagger, trained_softmax_dir):
+    texts = [SURE, UNSURE, "bob said berlin and berlin .", "carol smith works at acme corp .", "dave said nothing ."]
+    project, _ = _pool(svc, texts)
+    version = svc.register_version(project.id, trained_softmax_dir, activate=True)
+    # only the texts of the top 2 are kept while the pool streams past (rank_queue's bounded memory)
+    rank_queue(svc.factory, project.id, version.id, oracle_tagger, RankConfig(diversity_window=2, explore_every=0))
+    small = _queue(svc, project.id)
+    rank_queue(svc.factory, project.id, version.id, oracle_tagger, RankConfig(explore_every=0))
+    assert small == _queue(svc, project.id) and sorted(small) == sorted(texts)
+    assert small[:2] == ["bob said berlin and berlin .", UNSURE]
+    scores = {t: p.expected_errors for t, p in zip(texts, oracle_tagger.analyse(texts))}
+    assert [scores[t] for t in small] == sorted(scores.values(), reverse=True)
+
+
+def test_every_other_place_goes_to_the_next_random_draw_not_yet_placed():
+    ranked, drawn = list(range(8)), [7, 1, 6, 0, 5, 4, 3, 2]
+    assert interleave(ranked, drawn) == [0, 7, 1, 6, 2, 5, 3, 4]
+    assert interleave(ranked, drawn, RankConfig(explore_every=3)) == [0, 1, 7, 2, 3, 6, 4, 5]
+    assert interleave(ranked, drawn, RankConfig(explore_every=0)) == ranked
+
+
+def test_the_ranked_queue_mixes_in_random_draws_the_same_way_each_time(svc, oracle_tagger, trained_softmax_dir):
+    texts = [SURE, UNSURE, "bob said berlin and berlin ."] + [f"dave said nothing {i} ." for i in range(9)]
+    project, docs = _pool(svc, texts)
+    version = svc.register_version(project.id, trained_softmax_dir, activate=True)
+    rank_queue(svc.factory, project.id, version.id, oracle_tagger)
+    queue = _queue(svc, project.id)
+    rank_queue(svc.factory, project.id, version.id, oracle_tagger)
+    assert _queue(svc, project.id) == queue and sorted(queue) == sorted(texts)
+    assert queue[0] == "bob said berlin and berlin ." and UNSURE in queue[:4]  # by score, places 0 and 2
+    by_id = {d.text: d.id for d in docs}
+    assert [svc.queue_reason(by_id[t]).drawn for t in queue[:4]] == [False, True, False, True]
 
 
 def test_a_corrected_document_leaves_the_ranked_queue_and_new_ones_come_after(svc, oracle_tagger,
@@ -212,18 +268,19 @@ def _rank(argv, capsys) -> tuple[int, list[dict], str]:
     return code, [json.loads(line) for line in captured.out.splitlines()], captured.err
 
 
-def test_rank_writes_every_text_most_uncertain_first(trained_dir, corpus, tmp_path, capsys):
+def test_rank_writes_every_text_in_the_queue_order(trained_dir, corpus, tmp_path, capsys):
     texts = [ex.text for ex in corpus[100:120]] + ["zq xv qq jj", "北京 🙂 paris"]
     path = tmp_path / "pool.txt"
     path.write_text("\n".join(texts) + "\n", encoding="utf-8")
     code, records, _ = _rank(["--model", trained_dir, path], capsys)
     assert code == 0
     assert sorted(r["text"] for r in records) == sorted(texts)
-    scores = [r["uncertainty"] for r in records]
-    assert scores == sorted(scores, reverse=True) and all(0 <= u <= 1 for u in scores)
+    scores = [r["expected_errors"] for r in records]  # what the worker ranks the queue by
+    assert scores == sorted(scores, reverse=True) and all(0 <= u <= 1 for u in (r["uncertainty"] for r in records))
     tagger = Tagger.load(trained_dir, quantize=True)
-    expected = {t: p.uncertainty for t, p in zip(texts, tagger.analyse(texts))}
-    assert all(r["uncertainty"] == expected[r["text"]] for r in records)
+    expected = {t: p for t, p in zip(texts, tagger.analyse(texts))}
+    assert all(r["uncertainty"] == expected[r["text"]].uncertainty for r in records)
+    assert all(r["expected_errors"] == expected[r["text"]].expected_errors for r in records)
     assert all({"start", "end", "label", "score"} <= set(s) for r in records for s in r["spans"] + r["unsure"])
 
 
@@ -260,3 +317,7 @@ def test_annotate_says_why_the_document_is_next(page_svc, oracle_tagger, trained
     reason = svc.queue_reason(docs[1].id)
     assert any(f"Next because the model is unsure of it: uncertainty {reason.uncertainty:.2f}, number 1 of "
                f"the 2 it ranked; unsure of 'berlin' LOC" in t for t in shown(at)), shown(at)
+    svc.save_correction(docs[1].id, [], annotator="ann")  # the second place is the random draw
+    at = page("annotate", project_id=project.id)
+    assert any(t.startswith("Next as a random draw") and "number 2 of the 2 it ranked" in t for t in shown(at)), \
+        shown(at)
