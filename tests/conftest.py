@@ -71,6 +71,19 @@ def tiny_base(tmp_path_factory) -> str:
     return str(folder)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Train as a worker beside a busy server would: one thread (OpenMP spinning on a shared
+    2-core machine makes a second thread 10x slower, not 2x faster). Modules that train through
+    the worker use it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _keep_the_main_module():
     """Put ``sys.modules["__main__"]`` back after each test: Streamlit's script runner (AppTest)

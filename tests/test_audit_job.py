@@ -16,14 +16,7 @@ from services import SeqLabError
 TRAINING = {**FAST_TRAINING, "epochs": 8}  # enough for the tiny BERT to learn the templates from 20 sentences
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 
 
 @pytest.fixture()

@@ -8,20 +8,10 @@ import pytest
 
 from tagger.spans import Span
 from tests.apptest import page, shown, unmd
-from tests.test_pages import editor_data, send, shown_spans, with_model  # noqa: F401  (a fixture)
+from tests.test_pages import editor_data, project, send, shown_spans, svc, with_model  # noqa: F401  (fixtures)
 
 WNUT = ("@paulwalk\tO\nIt\tO\nthe\tO\nEmpire\tB-location\nState\tI-location\nBuilding\tI-location\n\n"
         "Alice\tB-person\nat\tO\nBig\tB-creative-work\nFish\tI-creative-work\n\nBob\tB-person\n")
-
-
-@pytest.fixture()
-def svc(page_svc):
-    return page_svc
-
-
-@pytest.fixture()
-def project(svc):
-    return svc.ensure_default_project()
 
 
 @pytest.fixture()

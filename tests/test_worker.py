@@ -26,16 +26,7 @@ SENTENCE = "Alice went to Paris ."
 LONG_TRAINING = {**FAST_TRAINING, "epochs": 400}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Train as a worker beside a busy server would: one thread (OpenMP spinning on a shared
-    2-core machine makes a second thread 10x slower, not 2x faster)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 
 
 @pytest.fixture()

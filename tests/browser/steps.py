@@ -72,6 +72,18 @@ def grid_cells(dataframe: Locator, row: int = 0) -> Locator:
     return dataframe.locator("tbody [role='row']").nth(row).locator("[role='gridcell']")
 
 
+def start_training(app, options: dict[str, str]) -> None:
+    """On the Train page: fill the advanced options (label -> value), then press "Start training"."""
+    page = app.page
+    page.get_by_text("Advanced options", exact=True).click()
+    for label, value in options.items():
+        page.get_by_label(label, exact=True).fill(value)
+        page.get_by_label(label, exact=True).press("Enter")
+        app.wait_for_run()
+    page.get_by_role("button", name="Start training").click()
+    app.wait_for_run()
+
+
 # ----------------------------------------------------------------------------- the span editor (Annotate)
 
 EDITOR = ".seqlab-editor.seqlab-editable"

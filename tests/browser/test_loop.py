@@ -14,8 +14,8 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 from tagger.formats import read_jsonl
-from tests.browser.steps import (accept, choose_project, download, editor, grid_cells, jsonl_bytes, spans_by_text, tag,
-                                 unit, upload_and_import)
+from tests.browser.steps import (accept, choose_project, download, editor, grid_cells, jsonl_bytes, spans_by_text,
+                                 start_training, tag, unit, upload_and_import)
 from tests.conftest import make_corpus
 
 pytestmark = pytest.mark.browser
@@ -172,13 +172,7 @@ def test_training_on_imported_data_gives_a_version_that_tags_once_activated(app,
     app.go("Train")
     expect(page.get_by_text(f"Training data: {train_docs} corrected train documents")).to_be_visible()
     expect(page.get_by_text(f"evaluated on {len(records) - train_docs} dev documents")).to_be_visible()
-    page.get_by_text("Advanced options", exact=True).click()
-    for label, value in TRAIN_OPTIONS.items():
-        page.get_by_label(label, exact=True).fill(value)
-        page.get_by_label(label, exact=True).press("Enter")
-        app.wait_for_run()
-    page.get_by_role("button", name="Start training").click()
-    app.wait_for_run()
+    start_training(app, TRAIN_OPTIONS)
     seen = watch_training(app)
 
     job = services.jobs(project.id)[0]
