@@ -88,13 +88,24 @@ def _read(path: str, args) -> list[Example]:
 def _run_train(args) -> int:
     """Train and save; under ``torchrun`` (tagger.distributed) every process trains its share and
     rank 0 alone prints and saves."""
-    from .distributed import world
+    from .distributed import leave, world
+
+    here = world()
+    try:
+        code = _train_here(args, here)
+    except BaseException:
+        leave(here, wait=False)
+        raise
+    leave(here)  # every process waits for rank 0's save, then leaves the group cleanly
+    return code
+
+
+def _train_here(args, here) -> int:
     from .train import TrainConfig, train
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     train_data = _read(args.train, args)
     dev_data = _read(args.dev, args) if args.dev else []
-    here = world()
     if not here.main:
         train(train_data, dev_data, config, warm_start=args.warm_start)
         return 0

@@ -55,6 +55,22 @@ def world(device: str = "cpu") -> World:
     return here
 
 
+def leave(here: World, wait: bool = True) -> None:
+    """Wait for every process (``wait``), then leave the process group (nothing when training alone).
+
+    A process that exits with the group still joined can abort in gloo's threads ("terminate called
+    without an active exception") while rank 0 is still saving, and torchrun then fails the run.
+    """
+    if here.size == 1:
+        return
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        if wait:  # not after a failure: the others may be inside another collective
+            dist.barrier()
+        dist.destroy_process_group()
+
+
 def total(value: float, here: World) -> float:
     """The sum of ``value`` over every process (the value itself when training alone)."""
     if here.size == 1:
