@@ -57,6 +57,8 @@ def _config_flags(p) -> None:
         kind = type(getattr(defaults, f.name))
         extra = {"choices": ("softmax", "crf")} if f.name == "decoder" else {}
         extra = {"choices": ("none", "bilstm")} if f.name == "encoder" else extra
+        extra = {"choices": ("auto", "spans", "tags", "frames")} if f.name == "task" else extra
+        extra = {"choices": ("segment", "indicator", "both")} if f.name == "predicate" else extra
         help_ = f.metadata.get("help", f.name.replace("_", " "))
         if kind is bool:  # --freeze-embeddings / --no-freeze-embeddings: bool("False") would be True
             extra = {"action": argparse.BooleanOptionalAction}
@@ -72,17 +74,22 @@ def _reading_flags(p) -> None:
                    help="refuse invalid tag sequences instead of reading them as conlleval does")
 
 
-def _read(path: str, args) -> list[Example]:
+def _read(path: str, args, task: str | None = None) -> list[Example]:
     """The documents of ``path``, read by the one policy of every command (formats.read):
-    lenient with a warning, or ``--strict``; an empty file is an error."""
+    lenient with a warning, or ``--strict``; an empty file is an error; a file of another task
+    than ``task`` (when given) too."""
+    return list(_reading(path, args, task).examples)
+
+
+def _reading(path: str, args, task: str | None = None):
     from .formats import FormatError, read
 
-    reading = read(Path(path), scheme=args.scheme, strict=args.strict)
+    reading = read(Path(path), scheme=args.scheme, strict=args.strict, task=task)
     for warning in reading.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if not reading.examples:
         raise FormatError("no documents in the file", file=Path(path).name)
-    return list(reading.examples)
+    return reading
 
 
 def _run_train(args) -> int:
@@ -101,15 +108,19 @@ def _run_train(args) -> int:
 
 
 def _train_here(args, here) -> int:
+    from dataclasses import replace
+
     from .train import TrainConfig, train
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    train_data = _read(args.train, args)
-    dev_data = _read(args.dev, args) if args.dev else []
+    reading = _reading(args.train, args, None if config.task == "auto" else config.task)
+    config = replace(config, task=reading.task)  # --task auto: what the training file holds
+    train_data = list(reading.examples)
+    dev_data = _read(args.dev, args, config.task) if args.dev else []
     if not here.main:
         train(train_data, dev_data, config, warm_start=args.warm_start)
         return 0
-    print(f"train: {len(train_data)} documents; dev: {len(dev_data)}"
+    print(f"train: {len(train_data)} documents ({config.task}); dev: {len(dev_data)}"
           + (f"; {here.size} processes" if here.size > 1 else ""), file=sys.stderr)
     bar = tqdm(total=None, unit="step", file=sys.stderr, dynamic_ncols=True)
 
@@ -164,19 +175,35 @@ def _load(args, **kwargs):
 
 def _texts(args) -> list[str]:
     """The texts of ``args.input``: lines of standard input for ``-``, else a file read like any other."""
+    return [e.text for e in _inputs(args)[0]]
+
+
+def _inputs(args) -> tuple[list[Example], str | None]:
+    """The documents of ``args.input`` and the task the file holds (None for plain text)."""
     if args.input == "-":
-        return [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
-    return [e.text for e in _read(args.input, args)]
+        return [Example(line.rstrip("\r\n")) for line in sys.stdin if line.strip()], None
+    reading = _reading(args.input, args)
+    return list(reading.examples), reading.task if reading.fmt != "text" else None
 
 
 def _run_predict(args) -> int:
-    texts = _texts(args)
+    from .formats import write_jsonl
+
+    docs, held = _inputs(args)
     tagger = _load(args, batch_size=args.batch_size)
-    with tqdm(total=len(texts), unit="text", file=sys.stderr, disable=len(texts) < 500) as bar:
-        for start in range(0, len(texts), 1024):  # chunks: a live bar, bounded memory
-            chunk = texts[start : start + 1024]
-            for text, found in zip(chunk, tagger.predict(chunk)):
-                print(json.dumps({"text": text, "spans": [s.to_dict() for s in found]}, ensure_ascii=False))
+    task = tagger.task
+    with tqdm(total=len(docs), unit="text", file=sys.stderr, disable=len(docs) < 500) as bar:
+        for start in range(0, len(docs), 1024):  # chunks: a live bar, bounded memory
+            chunk = docs[start : start + 1024]
+            texts = [d.text for d in chunk]
+            if task == "tags":  # a file's own words when it has them (a tags file), else the tokenizer's
+                units = [[(s.start, s.end) for s in d.spans] for d in chunk] if held == "tags" else None
+                found = [Example(t, tuple(w)) for t, w in zip(texts, tagger.predict_tags(texts, units))]
+            elif task == "frames":
+                found = [Example(t, (), {}, tuple(f)) for t, f in zip(texts, tagger.predict_frames(texts))]
+            else:
+                found = [Example(t, tuple(s)) for t, s in zip(texts, tagger.predict(texts))]
+            write_jsonl(found, sys.stdout, task=task)
             bar.update(len(chunk))
     return 0
 
@@ -195,8 +222,10 @@ def _evaluate_parser(sub) -> None:
 def _run_evaluate(args) -> int:
     from .evaluate import evaluate, unknown_labels
 
-    data = _read(args.data, args)
     tagger = _load(args)
+    data = _read(args.data, args, tagger.task)
+    if tagger.task != "spans":
+        return _evaluate_task(tagger, data, args)
     unknown = unknown_labels(data, tagger.model.head.tags)
     if unknown:
         listed = ", ".join(f"{label} ({n} span{'s' if n > 1 else ''})" for label, n in unknown.items())
@@ -204,6 +233,32 @@ def _run_evaluate(args) -> int:
               "they count as missed", file=sys.stderr)
     report = evaluate(data, tagger.predict([e.text for e in data]))
     print(json.dumps(report.to_dict(), ensure_ascii=False) if args.json else report.table())
+    return 0
+
+
+def _evaluate_task(tagger, data: list[Example], args) -> int:
+    """``evaluate`` of a tags model (token accuracy, per tag) or a frames model (argument P/R/F1
+    per role with gold predicates, the predicate finder's F1, end-to-end F1)."""
+    from .evaluate import evaluate_frames, evaluate_predicates
+    from .train import score
+
+    report = score(tagger, data)
+    if tagger.task == "tags":
+        print(json.dumps(report.to_dict(), ensure_ascii=False) if args.json else report.table())
+        return 0
+    out = report.to_dict()
+    lines = [report.table().rsplit("\n", 1)[0]]  # the error kinds are not counted for frames
+    if tagger.finder is not None:
+        texts = [e.text for e in data]
+        found = tagger.find_predicates(texts)
+        predicate = evaluate_predicates(data, found)
+        end_to_end = evaluate_frames(data, tagger.predict_frames(texts, found)).overall
+        out["predicate"] = {"precision": predicate.precision, "recall": predicate.recall, "f1": predicate.f1,
+                            "support": predicate.support}
+        out["end_to_end"] = {"precision": end_to_end.precision, "recall": end_to_end.recall, "f1": end_to_end.f1}
+        lines.append(f"predicates found: precision {predicate.precision:.4f}, recall {predicate.recall:.4f}, "
+                     f"f1 {predicate.f1:.4f}; end-to-end argument f1 {end_to_end.f1:.4f}")
+    print(json.dumps(out, ensure_ascii=False) if args.json else "\n".join(lines))
     return 0
 
 
@@ -228,6 +283,8 @@ def _run_rank(args) -> int:
         raise SeqLabError(f"--top must be at least 1, got {args.top}")
     texts = _texts(args)
     tagger = _load(args, batch_size=args.batch_size)
+    if tagger.task == "frames":
+        raise SeqLabError("rank orders texts for spans and tags models; this is a frames model")
     kept: list[tuple[float, int, str]] = []  # (expected errors, -position, JSON line): a min-heap with --top
     with tqdm(total=len(texts), unit="text", file=sys.stderr, disable=len(texts) < 500) as bar:
         for start in range(0, len(texts), 1024):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .model import DECODERS, ENCODERS
+from .model import DECODERS, ENCODERS, PREDICATE_FEATURES, TASKS
 from .spans import SeqLabError
 
 
@@ -36,12 +36,24 @@ class TrainConfig:
                 "characters for the embedded model), added to BERT's vector there; 0: none"})
     freeze_embeddings: bool = field(default=False, metadata={
         "help": "keep the subword embedding matrix fixed: a quarter faster a step, as accurate on small data"})
+    task: str = field(default="auto", metadata={
+        "help": "spans (NER), tags (one tag per word, e.g. POS) or frames (SRL: predicates and their "
+                "arguments); auto: from the training file"})
+    predicate: str = field(default="segment", metadata={
+        "help": "frames: how the model is told the predicate: segment (BERT's segment ids), indicator "
+                "(an embedding into the BiLSTM) or both"})
 
     def __post_init__(self):
         if self.decoder not in DECODERS:
             raise SeqLabError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
         if self.encoder not in ENCODERS:
             raise SeqLabError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
+        if self.task not in ("auto", *TASKS):
+            raise SeqLabError(f"task must be auto or one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.predicate not in PREDICATE_FEATURES:
+            raise SeqLabError(f"predicate must be one of {', '.join(PREDICATE_FEATURES)}, got {self.predicate!r}")
+        if self.predicate != "segment" and self.encoder != "bilstm" and self.task == "frames":
+            raise SeqLabError(f"predicate {self.predicate!r} feeds the BiLSTM: it needs encoder bilstm")
         if not 0 <= self.unseen_buckets <= 1 << 20 or self.unseen_buckets == 1:
             raise SeqLabError(f"unseen_buckets must be 0 or 2 .. {1 << 20}, got {self.unseen_buckets}")
         for name in ("epochs", "batch_size", "max_length", "length_chunk"):

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import bisect
+import dataclasses
 import zlib
 
 import torch
@@ -34,6 +36,8 @@ class Encoded:
     casing: tuple[int, ...]
     # per subword: the hashed bucket (1..) of its text when the tokenizer made it [UNK], else 0
     unseen: tuple[int, ...] = ()
+    # per subword: 1 inside the predicate this row is about (task "frames"), else 0; () for none
+    predicate: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -146,6 +150,7 @@ class TextEncoder:
         attention = torch.zeros(size, dtype=torch.long)
         casing = torch.zeros(size, dtype=torch.long)
         unseen = torch.zeros(size, dtype=torch.long)
+        predicate = torch.zeros(size, dtype=torch.long)
         lengths = torch.zeros(len(windows), dtype=torch.long)
         tags = torch.full((len(windows), max(width, 1)), IGNORE, dtype=torch.long)
         for row, w in enumerate(windows):
@@ -156,11 +161,15 @@ class TextEncoder:
             casing[row, p : p + n] = torch.tensor(enc.casing[w.start : w.end])
             if enc.unseen:
                 unseen[row, p : p + n] = torch.tensor(enc.unseen[w.start : w.end])
+            if enc.predicate:
+                predicate[row, p : p + n] = torch.tensor(enc.predicate[w.start : w.end])
             lengths[row] = n
             if tag_ids is not None:
                 tags[row, :n] = torch.tensor(tag_ids[w.item][w.start : w.end])
         out = {"input_ids": input_ids, "attention_mask": attention, "casing": casing, "unseen": unseen,
                "lengths": lengths}
+        if any(encoded[w.item].predicate for w in windows):
+            out["predicate"] = predicate
         if tag_ids is not None:
             out["tags"] = tags
         return out
@@ -175,6 +184,48 @@ def align_tags(
     if missing:
         raise SeqLabError(f"tags {missing} are not in the model's tag set")
     return [tag_index[t] for t in tags], warnings
+
+
+def align_word_tags(
+    encoded: Encoded, example: Example, tag_index: dict[str, int]
+) -> tuple[list[int], list[AlignmentWarning]]:
+    """Task ``tags``: each word's tag id on its first subword, IGNORE on the other subwords."""
+    tags, warnings = spans_to_tags(encoded.offsets, example.spans, "IOB2")
+    missing = sorted({t[2:] for t in tags if t.startswith("B-") and t[2:] not in tag_index})
+    if missing:
+        raise SeqLabError(f"tags {missing} are not in the model's tag set")
+    return [tag_index[t[2:]] if t.startswith("B-") else IGNORE for t in tags], warnings
+
+
+def with_predicate(encoded: Encoded, start: int, end: int) -> Encoded:
+    """``encoded`` told that ``[start, end)`` of its text is the predicate (task ``frames``)."""
+    flags = tuple(1 if a < end and start < b else 0 for a, b in encoded.offsets)
+    return dataclasses.replace(encoded, predicate=flags)
+
+
+def word_heads(encoded: Encoded, units: Sequence[tuple[int, int]] | None = None) -> list[int]:
+    """The first subword of each unit (``[start, end)`` of the text; the tokenizer's words when
+    None), or -1 for a unit no subword starts in."""
+    if units is None:
+        return [k for k, w in enumerate(encoded.words) if k == 0 or encoded.words[k - 1] != w]
+    starts = [a for a, _ in encoded.offsets]
+    out = []
+    for a, b in units:
+        k = bisect.bisect_left(starts, a)
+        # a subword that began before the unit but reaches into it (the unit cuts a subword) counts
+        if k > 0 and encoded.offsets[k - 1][1] > a:
+            k -= 1
+        out.append(k if k < len(starts) and starts[k] < b else -1)
+    return out
+
+
+def unit_spans(encoded: Encoded) -> list[tuple[int, int]]:
+    """``[start, end)`` of each of the tokenizer's words (the units of a raw text's tags)."""
+    spans: dict[int, list[int]] = {}
+    for (a, b), w in zip(encoded.offsets, encoded.words):
+        span = spans.setdefault(w, [a, b])
+        span[1] = b
+    return [tuple(spans[w]) for w in sorted(spans)]
 
 
 def length_batches(

@@ -16,7 +16,7 @@ from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 
 from .schemes import spans_to_tags
-from .spans import Example, Span
+from .spans import Example, Frame, Span
 
 
 @dataclass(frozen=True)
@@ -173,3 +173,100 @@ def _confusion(gold: Sequence[Example], predicted: Sequence[Sequence[Span]]) -> 
             if not any(g.start < p.end and p.start < g.end for g in example.spans):
                 table.setdefault("O", Counter())[p.label] += 1
     return {k: dict(v) for k, v in table.items()}
+
+
+# ---------------------------------------------------------------- task "tags"
+
+
+@dataclass(frozen=True)
+class TagReport:
+    """Task ``tags``: token accuracy, per-tag precision/recall/F1 and the tag confusion.
+
+    ``f1`` is the accuracy: the figure a training run keeps its best epoch by, whatever the task.
+    """
+
+    accuracy: float
+    support: int
+    per_label: dict[str, Score]
+    confusion: dict[str, dict[str, int]] = field(default_factory=dict)  # gold tag -> predicted tag -> words
+
+    @property
+    def f1(self) -> float:
+        return self.accuracy
+
+    def to_dict(self) -> dict:
+        return {"accuracy": self.accuracy, "support": self.support,
+                "per_label": {k: asdict(v) for k, v in self.per_label.items()}, "confusion": self.confusion}
+
+    def table(self) -> str:
+        rows = [f"{'tag':<16}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
+        for label, s in sorted(self.per_label.items()):
+            rows.append(f"{label:<16}{s.precision:>10.4f}{s.recall:>10.4f}{s.f1:>10.4f}{s.support:>10}")
+        rows.append(f"{'accuracy':<16}{'':>10}{'':>10}{self.accuracy:>10.4f}{self.support:>10}")
+        return "\n".join(rows)
+
+
+def evaluate_tags(gold: Sequence[Example], predicted: Sequence[Sequence[Span]]) -> TagReport:
+    """Compare each gold word's tag with the predicted tag of the same word (``[start, end)``);
+    a gold word without a prediction counts as wrong."""
+    if len(gold) != len(predicted):
+        raise ValueError(f"expected {len(gold)} predictions, got {len(predicted)}")
+    confusion: dict[str, Counter] = {}
+    right = total = 0
+    for example, spans in zip(gold, predicted):
+        found = {(s.start, s.end): s.label for s in spans}
+        for s in example.spans:
+            guess = found.get((s.start, s.end), "(none)")
+            confusion.setdefault(s.label, Counter())[guess] += 1
+            right += guess == s.label
+            total += 1
+    labels = sorted(set(confusion) | {p for row in confusion.values() for p in row if p != "(none)"})
+    per = {}
+    for label in labels:
+        tp = confusion.get(label, Counter())[label]
+        support = sum(confusion.get(label, Counter()).values())
+        guessed = sum(row[label] for row in confusion.values())
+        p, r = (tp / guessed if guessed else 0.0), (tp / support if support else 0.0)
+        per[label] = Score(p, r, 2 * p * r / (p + r) if p + r else 0.0, support)
+    return TagReport(right / total if total else 0.0, total, per,
+                     {g: dict(sorted(row.items())) for g, row in sorted(confusion.items())})
+
+
+# ---------------------------------------------------------------- task "frames"
+
+
+def evaluate_frames(gold: Sequence[Example], predicted: Sequence[Sequence[Frame]]) -> Report:
+    """Argument precision, recall and F1 per role and overall, CoNLL-2005 style: an argument counts
+    when its predicate, start, end and role all match; the predicate itself (``V``) is not
+    counted. With gold predicates this is the argument F1; with found ones, end-to-end."""
+    if len(gold) != len(predicted):
+        raise ValueError(f"expected {len(gold)} predictions, got {len(predicted)}")
+    truth, guess = Counter(), Counter()
+    for i, (example, frames) in enumerate(zip(gold, predicted)):
+        for fr in example.frames:
+            truth.update((i, fr.predicate.start, fr.predicate.end, a.start, a.end, a.label) for a in fr.arguments)
+        for fr in frames:
+            guess.update((i, fr.predicate.start, fr.predicate.end, a.start, a.end, a.label) for a in fr.arguments)
+    return _set_report(truth, guess)
+
+
+def evaluate_predicates(gold: Sequence[Example], predicted: Sequence[Sequence[Span]]) -> Score:
+    """The predicate finder's precision, recall and F1 (a predicate counts when its span matches;
+    the sense is not scored)."""
+    truth = Counter((i, f.predicate.start, f.predicate.end, "V") for i, e in enumerate(gold) for f in e.frames)
+    guess = Counter((i, s.start, s.end, "V") for i, spans in enumerate(predicted) for s in spans)
+    return _set_report(truth, guess).overall
+
+
+def _set_report(truth: Counter, guess: Counter) -> Report:
+    labels = sorted({k[-1] for k in truth} | {k[-1] for k in guess})
+
+    def score(t: Counter, g: Counter) -> Score:
+        tp = sum((t & g).values())
+        nt, ng = sum(t.values()), sum(g.values())
+        p, r = (tp / ng if ng else 0.0), (tp / nt if nt else 0.0)
+        return Score(p, r, 2 * p * r / (p + r) if p + r else 0.0, nt)
+
+    per = {label: score(Counter({k: v for k, v in truth.items() if k[-1] == label}),
+                        Counter({k: v for k, v in guess.items() if k[-1] == label})) for label in labels}
+    return Report(score(truth, guess), per, Errors())

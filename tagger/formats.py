@@ -10,6 +10,7 @@ object with ``read()`` (such as an upload).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -74,6 +75,7 @@ class Reading:
     lines: tuple[int, ...]
     warnings: tuple[ReadWarning, ...]
     fmt: str
+    task: str = "spans"  # what the examples hold: "spans", "tags" or "frames" (tagger.task_formats)
 
 
 # ---------------------------------------------------------------- sources
@@ -410,13 +412,13 @@ def read_jsonl(source: Source, *, name: str | None = None) -> list[Example]:
     return _logged(_parse_jsonl(text, name))
 
 
-def _parse_jsonl(text: str, name: str | None) -> Reading:
+def _parse_jsonl(text: str, name: str | None, task: str = "spans") -> Reading:
     warnings: list[ReadWarning] = []
-    found = [(number, _jsonl_example(line, name, number))
+    found = [(number, _jsonl_example(line, name, number, task))
              for number, line in _content_lines(text, name, warnings, json_lines=True)
              if line is not None]
     return Reading(tuple(ex for _, ex in found), tuple(n for n, _ in found), tuple(warnings),
-                   "jsonl")
+                   "jsonl", task)
 
 
 class _BadNumber(ValueError):
@@ -463,7 +465,7 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _jsonl_example(line: str, name: str | None, number: int) -> Example:
+def _jsonl_example(line: str, name: str | None, number: int, task: str = "spans") -> Example:
     def fail(reason: str):
         return FormatError(reason, file=name, line=number)
 
@@ -472,6 +474,14 @@ def _jsonl_example(line: str, name: str | None, number: int) -> Example:
         raise fail(f"expected a JSON object, got {type(record).__name__}")
     if not isinstance(record.get("text"), str):
         raise fail("missing \"text\" (a string)")
+    from tagger.task_formats import record_task
+
+    own = record_task(record)
+    if own is not None and own != task:
+        raise fail(f"the record holds {own}, but the file holds {task} (from its first record with "
+                   "an annotation): a file mixes the tasks")
+    if task in ("tags", "frames"):
+        return _task_jsonl_example(record, task, name, number, fail)
     key = "spans" if "spans" in record else "label" if "label" in record else None
     raw = record.get(key, []) if key else []
     if not isinstance(raw, list):
@@ -479,6 +489,25 @@ def _jsonl_example(line: str, name: str | None, number: int) -> Example:
     spans = [_json_span(item, key, fail) for item in raw]
     meta = {k: v for k, v in record.items() if k not in ("text", key)}
     return _build(record["text"], spans, meta, name, number)
+
+
+def _task_jsonl_example(record: dict, task: str, name, number: int, fail) -> Example:
+    from tagger import task_formats
+    from tagger.spans import validate_frames, validate_tags, validate_text
+
+    meta = {k: v for k, v in record.items() if k not in ("text", task)}
+    text = record["text"]
+    try:
+        validate_text(text)
+        if task == "tags":
+            return Example(text, validate_tags(text, task_formats.json_tags(record, fail) if task in record else []),
+                           meta)
+        frames = task_formats.json_frames(record, fail) if task in record else []
+        return Example(text, (), meta, validate_frames(text, frames))
+    except FormatError:
+        raise
+    except SeqLabError as e:
+        raise fail(str(e)) from e
 
 
 def _json_span(item: Any, key: str, fail) -> Span:
@@ -505,8 +534,21 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def write_jsonl(examples: Iterable[Example], dest: Dest) -> None:
-    """Write one {"text", "spans", **meta} object per line (UTF-8, not ASCII-escaped)."""
+def write_jsonl(examples: Iterable[Example], dest: Dest, task: str = "spans") -> None:
+    """Write one {"text", "spans", **meta} object per line (UTF-8, not ASCII-escaped); for the
+    tasks "tags" and "frames", their own key instead of "spans" (tagger.task_formats)."""
+    if task != "spans":
+        from tagger.task_formats import record
+
+        lines = []
+        for number, ex in enumerate(examples, 1):
+            try:
+                lines.append(json.dumps(record(ex, task), ensure_ascii=False) + "\n")
+            except SeqLabError as e:
+                raise FormatError(f"document {number}: {e}") from e
+        with _open_dest(dest) as f:
+            f.write("".join(lines))
+        return
     lines = []
     for number, ex in enumerate(examples, 1):
         clash = {"text", "spans"} & set(ex.meta)
@@ -542,22 +584,34 @@ def _where(name: str | None, line: int) -> dict[str, Any]:
 
 
 def read(source: Source, *, fmt: str | None = None, name: str | None = None,
-         scheme: str | None = None, strict: bool = False) -> Reading:
+         scheme: str | None = None, strict: bool = False, task: str | None = None) -> Reading:
     """The one reading policy of the CLI's commands and the app's import.
 
-    The format is ``fmt`` or guessed from the content (then the name). Invalid tag sequences
-    of column files are repaired as conlleval does, with a warning; ``strict=True`` refuses
-    them. ``scheme`` only applies to column files.
+    The format is ``fmt`` or guessed from the content (then the name); the task ("spans",
+    "tags", "frames") is detected from the content (tagger.task_formats.detect_task), and a
+    file of another task than ``task``, when given, is refused. Invalid tag sequences of
+    column files are repaired as conlleval does, with a warning; ``strict=True`` refuses
+    them. ``scheme`` only applies to column files of spans.
     """
+    from tagger.task_formats import detect_task, other_task, parse_frames_column, parse_tags_column
+
     text, name = _load(source, name)
     fmt = fmt or guess_format(name or "", text)
-    if fmt == "column":
-        return _parse_column(text, name, scheme, None, strict)
-    if fmt == "jsonl":
-        return _parse_jsonl(text, name)
+    if fmt not in FORMATS:
+        raise FormatError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}", file=name)
+    found = detect_task(fmt, text, name)
+    if task is not None and found is not None and found != task:
+        raise other_task(found, task, name)
+    task = task or found or "spans"
     if fmt == "text":
-        return _parse_text(text, name)
-    raise FormatError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}", file=name)
+        return dataclasses.replace(_parse_text(text, name), task=task)
+    if fmt == "jsonl":
+        return _parse_jsonl(text, name, task)
+    if task == "tags":
+        return parse_tags_column(text, name)
+    if task == "frames":
+        return parse_frames_column(text, name, strict)
+    return _parse_column(text, name, scheme, None, strict)
 
 
 def read_file(path: str | os.PathLike, *, fmt: str | None = None,

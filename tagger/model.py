@@ -21,6 +21,11 @@ from .encoding import NUM_CASING
 
 DECODERS = ("softmax", "crf")
 ENCODERS = ("none", "bilstm")
+# how a ``frames`` model is told which word is the predicate: an embedding beside the casing one
+# into the BiLSTM ("indicator"), or BERT's segment ids, 1 on the predicate's subwords ("segment":
+# the transformer itself sees it, at every layer)
+PREDICATE_FEATURES = ("indicator", "segment", "both")
+TASKS = ("spans", "tags", "frames")
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,18 @@ class HeadConfig:
     # before it load as 0), added to BERT's vector there (encoder "bilstm" only)
     unseen_buckets: int = 0
     unseen_dim: int = 32
+    # "spans": IOB2 over entities; "tags": one plain tag per word, on its first subword ("O", kept
+    # first, is never predicted); "frames": IOB2 over the roles of one predicate given as input
+    task: str = "spans"
+    predicate: str = "segment"  # frames only: see PREDICATE_FEATURES
 
     def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.predicate not in PREDICATE_FEATURES:
+            raise ValueError(f"predicate must be one of {PREDICATE_FEATURES}, got {self.predicate!r}")
+        if self.task == "frames" and self.predicate != "segment" and self.encoder != "bilstm":
+            raise ValueError(f"predicate {self.predicate!r} feeds the BiLSTM: it needs encoder 'bilstm'")
         if self.decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
         if self.encoder not in ENCODERS:
@@ -72,11 +87,15 @@ class SequenceTagger(nn.Module):
         self.dropout = nn.Dropout(head.dropout)
         if head.encoder == "bilstm":
             self.casing = nn.Embedding(NUM_CASING, head.casing_dim, padding_idx=0)
+            extra = head.casing_dim if self.indicator else 0
             self.lstm = nn.LSTM(
-                hidden + head.casing_dim, head.lstm_hidden, batch_first=True, bidirectional=True
+                hidden + head.casing_dim + extra, head.lstm_hidden, batch_first=True, bidirectional=True
             )
+            if self.indicator:
+                self.predicate = nn.Embedding(2, head.casing_dim)
             self.classifier = nn.Linear(2 * head.lstm_hidden, k)
-        allowed, allowed_start = allowed_transitions(head.tags)
+        allowed, allowed_start = (word_transitions(len(head.tags)) if head.task == "tags"
+                                  else allowed_transitions(head.tags))
         self.register_buffer("allowed", allowed, persistent=False)
         self.register_buffer("allowed_start", allowed_start, persistent=False)
         if head.decoder == "crf":
@@ -90,24 +109,38 @@ class SequenceTagger(nn.Module):
             self.unseen_proj = nn.utils.skip_init(nn.Linear, head.unseen_dim, hidden, bias=False)
             nn.init.zeros_(self.unseen_proj.weight)
 
+    @property
+    def indicator(self) -> bool:
+        """Whether the BiLSTM gets the predicate's indicator embedding (frames)."""
+        return self.head.task == "frames" and self.head.predicate in ("indicator", "both")
+
+    def _segments(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """BERT's segment ids when they carry the predicate (frames, "segment" or "both")."""
+        if self.head.task == "frames" and self.head.predicate in ("segment", "both") and "predicate" in batch:
+            return {"token_type_ids": batch["predicate"]}
+        return {}
+
     def emissions(self, batch: dict[str, torch.Tensor], offset: int) -> torch.Tensor:
         """Tag scores of the text subwords, left-aligned: (batch, content_len, num_tags)."""
         width = int(batch["lengths"].max())
+        segments = self._segments(batch)
         if self.head.encoder == "none":
             # shape: (batch, seq_len, num_tags)
-            logits = self.hf(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            logits = self.hf(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **segments).logits
             return logits[:, offset : offset + width]
         # shape: (batch, seq_len, hidden)
         hidden = self.hf.base_model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **segments
         ).last_hidden_state
         hidden = hidden[:, offset : offset + width]
         if self.head.unseen_buckets and "unseen" in batch:  # what BERT sees as [UNK], told apart
             ids = batch["unseen"][:, offset : offset + width]
             ids = torch.where(ids > 0, (ids - 1) % (self.head.unseen_buckets - 1) + 1, ids)  # any bucket count
             hidden = hidden + self.unseen_proj(self.unseen(ids))
-        casing = self.casing(batch["casing"][:, offset : offset + width])
-        features = self.dropout(torch.cat([hidden, casing], dim=-1))
+        parts = [hidden, self.casing(batch["casing"][:, offset : offset + width])]
+        if self.indicator:
+            parts.append(self.predicate(batch["predicate"][:, offset : offset + width]))
+        features = self.dropout(torch.cat(parts, dim=-1))
         lengths = batch["lengths"].cpu()
         packed = nn.utils.rnn.pack_padded_sequence(features, lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.lstm(packed)
@@ -118,6 +151,10 @@ class SequenceTagger(nn.Module):
     def loss(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean negative log-likelihood (CRF) or cross-entropy (softmax) over real subwords."""
         tags = tags[:, : emissions.shape[1]]
+        if self.head.task == "tags" and self.head.decoder == "crf":  # a chain over the words alone
+            emissions, mask, tags = heads_only(emissions, mask & (tags >= 0), tags)
+            if not mask.any():
+                return emissions.sum() * 0.0
         if self.head.decoder == "crf":
             return -self.crf(emissions, tags.clamp(min=0), mask, reduction="token_mean")
         return nn.functional.cross_entropy(emissions[mask], tags[mask])
@@ -137,6 +174,33 @@ class SequenceTagger(nn.Module):
     def head_state(self) -> dict[str, torch.Tensor]:
         """Parameters that are not part of the transformers model (saved in an extra file)."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith("hf.")}
+
+
+def word_transitions(k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Transitions of a ``tags`` model: every tag may follow every tag (the CRF learns which are
+    likely), but none may follow, precede or start as "O", which the words never carry."""
+    allowed = torch.ones(k, k, dtype=torch.bool)
+    allowed[0, :] = allowed[:, 0] = False
+    start = torch.ones(k, dtype=torch.bool)
+    start[0] = False
+    if k == 1:  # a model of no tags still decodes (to "O")
+        allowed[0, 0] = start[0] = True
+    return allowed, start
+
+
+def heads_only(emissions: torch.Tensor, select: torch.Tensor, *more: torch.Tensor):
+    """The positions ``select`` marks, moved to the left of each row: (emissions, new mask, *more).
+
+    A ``tags`` model's CRF runs over words, not subwords: each word's first subword (where its tag
+    is) is kept, in order, and the rest dropped.
+    """
+    counts = select.sum(1)
+    width = max(int(counts.max()) if counts.numel() else 0, 1)
+    # stable sort puts the selected positions first, in their order
+    order = torch.sort((~select).to(torch.int8), dim=1, stable=True).indices[:, :width]
+    mask = torch.arange(width, device=select.device)[None, :] < counts[:, None]
+    picked = emissions.gather(1, order[..., None].expand(-1, -1, emissions.shape[-1]))
+    return (picked, mask, *(m.gather(1, order) for m in more))
 
 
 def content_mask(lengths: torch.Tensor, width: int) -> torch.Tensor:

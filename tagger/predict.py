@@ -17,10 +17,12 @@ import numpy as np
 import torch
 
 from . import store
-from .encoding import Encoded, TextEncoder, Window, length_batches
+from .encoding import Encoded, TextEncoder, Window, length_batches, unit_spans, with_predicate, word_heads
 from .model import SequenceTagger, content_mask
 from .schemes import tags_to_spans
-from .spans import Span
+from .spans import Frame, SeqLabError, Span
+
+PREDICATES_DIR = "predicates"  # a frames model's predicate finder: a spans model in this subfolder
 
 
 UNSURE_BELOW = 0.6  # a span, or a word's "not an entity", the model gives less probability than this
@@ -67,12 +69,99 @@ class Tagger:
         self.encoder = TextEncoder(tokenizer, max_length=max_length, stride=stride)
         self.batch_size = batch_size
         self.device = next(model.parameters()).device
+        self.finder: Tagger | None = None  # frames: the predicate finder, when the folder has one
+
+    @property
+    def task(self) -> str:
+        return self.model.head.task
 
     @classmethod
     def load(cls, path: str | Path, **kwargs) -> "Tagger":
-        """Load a SeqLab model folder (safetensors only)."""
+        """Load a SeqLab model folder (safetensors only); a frames model with its predicate finder."""
         model, tokenizer, meta = store.load(path)
-        return cls(model, tokenizer, meta, **kwargs)
+        tagger = cls(model, tokenizer, meta, **kwargs)
+        if model.head.task == "frames" and (Path(path) / PREDICATES_DIR).is_dir():
+            tagger.finder = cls.load(Path(path) / PREDICATES_DIR, **kwargs)
+        return tagger
+
+    # ------------------------------------------------------------ task "tags"
+
+    def predict_tags(self, texts: Sequence[str], units: Sequence[Sequence[tuple[int, int]]] | None = None
+                     ) -> list[list[Span]]:
+        """Task ``tags``: one span per word of each text, labelled with its tag, ``score`` the
+        probability of that tag. The words are ``units`` (``[start, end)`` per word, e.g. a
+        file's tokens) or, when None, the tokenizer's words (whitespace and punctuation)."""
+        if self.task != "tags":
+            raise SeqLabError(f"this is a {self.task} model, not a tags model")
+        encoded = self.encoder.encode(texts)
+        windows = [w for w in self.encoder.windows([len(e) for e in encoded]) if w.end > w.start]
+        merged = _merge(encoded, windows, self._emissions(encoded, windows))
+        words = [list(units[i]) if units is not None else unit_spans(e) for i, e in enumerate(encoded)]
+        rows = []
+        for i, enc in enumerate(encoded):
+            heads = word_heads(enc, words[i]) if units is not None else word_heads(enc)
+            scores = torch.zeros(len(heads), self.model.head.tags.__len__())
+            for j, k in enumerate(heads):
+                if k >= 0:
+                    scores[j] = merged[i][k]
+            rows.append(scores)
+        return self._decode_words(rows, words)
+
+    @torch.inference_mode()
+    def _decode_words(self, rows: list[torch.Tensor], words: list[list[tuple[int, int]]]) -> list[list[Span]]:
+        out: list[list[Span]] = [[] for _ in rows]
+        tags = self.model.head.tags
+        order = [i for i in sorted(range(len(rows)), key=lambda i: -len(rows[i])) if len(rows[i])]
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            lengths = torch.tensor([len(rows[i]) for i in chunk])
+            scores = torch.nn.utils.rnn.pad_sequence([rows[i] for i in chunk], batch_first=True)
+            mask = content_mask(lengths, scores.shape[1])
+            paths, probs = self.model.decode(scores.to(self.device), mask.to(self.device))
+            probs = probs.cpu().numpy()
+            for row, i in enumerate(chunk):
+                out[i] = [Span(a, b, tags[t], round(float(probs[row, j, t]), 4))
+                          for j, ((a, b), t) in enumerate(zip(words[i], paths[row]))]
+        return out
+
+    # ------------------------------------------------------------ task "frames"
+
+    def predict_frames(self, texts: Sequence[str], predicates: Sequence[Sequence[Span]] | None = None
+                       ) -> list[list[Frame]]:
+        """Task ``frames``: each text's frames, the arguments scored. ``predicates``: the
+        predicates of each text (spans labelled with their sense), e.g. gold ones; when None,
+        the model's predicate finder finds them."""
+        if self.task != "frames":
+            raise SeqLabError(f"this is a {self.task} model, not a frames model")
+        if predicates is None:
+            predicates = self.find_predicates(texts)
+        encoded = self.encoder.encode(texts)
+        rows, owners = [], []
+        for i, enc in enumerate(encoded):
+            for p in predicates[i]:
+                rows.append(with_predicate(enc, p.start, p.end))
+                owners.append((i, p))
+        windows = [w for w in self.encoder.windows([len(e) for e in rows]) if w.end > w.start]
+        merged = _merge(rows, windows, self._emissions(rows, windows))
+        found = self._decode(rows, merged, detailed=False)
+        out: list[list[Frame]] = [[] for _ in texts]
+        for (i, p), prediction in zip(owners, found):
+            arguments = tuple(a for a in prediction.spans if not (a.start < p.end and p.start < a.end))
+            out[i].append(Frame(p, arguments))
+        return out
+
+    def find_predicates(self, texts: Sequence[str]) -> list[list[Span]]:
+        """The predicates of raw texts, by the predicate finder, each labelled with its sense (the
+        training data's commonest sense for the word, else the word lowercased + ".01")."""
+        if self.finder is None:
+            raise SeqLabError("this frames model has no predicate finder: give the predicates")
+        senses = self.finder.meta.get("senses", {})
+        out = []
+        for text, spans in zip(texts, self.finder.predict(texts)):
+            out.append([Span(s.start, s.end, senses.get(text[s.start:s.end].lower(),
+                                                        text[s.start:s.end].lower() + ".01"), s.score)
+                        for s in spans])
+        return out
 
     def predict(self, texts: Sequence[str]) -> list[list[Span]]:
         """Spans (with ``score``) for each text, in the order given."""
@@ -80,6 +169,10 @@ class Tagger:
 
     def analyse(self, texts: Sequence[str], detailed: bool = True) -> list[Prediction]:
         """:class:`Prediction` (spans, uncertainty, unsure spans) for each text, in the order given."""
+        if self.task == "tags":
+            return [_word_prediction(words, detailed) for words in self.predict_tags(texts)]
+        if self.task == "frames":
+            raise SeqLabError("a frames model predicts frames: use predict_frames")
         encoded = self.encoder.encode(texts)
         windows = [w for w in self.encoder.windows([len(e) for e in encoded]) if w.end > w.start]
         emissions = self._emissions(encoded, windows)
@@ -180,6 +273,16 @@ def _word_consistent(path: list[int], words: Sequence[int], tags: Sequence[str])
         out.append(tag)
         prev_word = word
     return out
+
+
+def _word_prediction(words: list[Span], detailed: bool) -> Prediction:
+    """A ``tags`` text's Prediction: its words, and how sure the model is of their tags."""
+    if not detailed or not words:
+        return Prediction(words, 0.0, [])
+    chosen = np.clip(np.array([w.score for w in words], dtype=float), 0.0, 1.0)
+    uncertainty = float(1.0 - np.exp(np.log(np.clip(chosen, 1e-9, 1.0)).mean()))
+    unsure = [w for w in words if w.score < UNSURE_BELOW]
+    return Prediction(words, round(uncertainty, 6), unsure, round(float((1.0 - chosen).sum()), 6))
 
 
 def _prediction(encoded: Encoded, tags: list[str], probs: np.ndarray, tag_names: Sequence[str],

@@ -1,5 +1,12 @@
 """Spans over raw text and the examples that carry them. No torch here.
 
+Three tasks (:data:`TASKS`) share these types. ``spans`` (NER): an example's spans are its
+entities. ``tags`` (POS): its spans are its words, each labelled with the word's tag, tiling every
+word of the text. ``frames`` (SRL): its :class:`Frame` s, each a predicate (a span labelled with
+its sense, e.g. ``nominate.01``) and the argument spans of that predicate (labelled with roles,
+``ARG0``, ``ARGM-TMP``...); arguments of one predicate never overlap, those of different
+predicates may.
+
 A span is ``[start, end)`` in Python ``str`` indices of the exact stored text, so
 ``text[span.start:span.end]`` is the entity. Validation is strict: overlapping,
 empty, out-of-range spans and unknown labels raise :class:`SpanError` with a
@@ -14,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_TEXT_CHARS = 100_000
+TASKS = ("spans", "tags", "frames")
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -49,15 +57,34 @@ class Span:
         return out
 
 
+@dataclass(frozen=True, order=True)
+class Frame:
+    """One predicate of a text (``predicate.label`` is its sense) and its arguments (sorted)."""
+
+    predicate: Span
+    arguments: tuple[Span, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.predicate
+        predicate: dict[str, Any] = {"start": p.start, "end": p.end, "sense": p.label}
+        if p.score is not None:
+            predicate["score"] = round(float(p.score), 4)
+        return {"predicate": predicate, "arguments": [a.to_dict() for a in self.arguments]}
+
+
 @dataclass(frozen=True)
 class Example:
-    """One text with its spans (sorted) and free metadata kept from imports."""
+    """One text with its spans (sorted), its frames (sorted; task ``frames`` only) and free
+    metadata kept from imports."""
 
     text: str
     spans: tuple[Span, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    frames: tuple[Frame, ...] = ()
 
     def labels(self) -> set[str]:
+        if self.frames:
+            return {a.label for f in self.frames for a in f.arguments}
         return {s.label for s in self.spans}
 
 
@@ -125,12 +152,49 @@ def _show(text: str, span: Span) -> str:
     return f"[{span.start}, {span.end}) {span.label} {piece!r}"
 
 
+def validate_frames(text: str, frames: Iterable[Frame], labels: Iterable[str] | None = None) -> tuple[Frame, ...]:
+    """Check each frame's predicate and arguments against ``text``; return them sorted.
+
+    Raises:
+        SpanError: two frames on one predicate, arguments of one predicate that overlap each
+        other or the predicate, or any bad span (see :func:`validate_spans`).
+    """
+    out = []
+    for frame in frames:
+        (predicate,) = validate_spans(text, [frame.predicate])
+        arguments = validate_spans(text, frame.arguments, labels)
+        for a in arguments:
+            if a.start < predicate.end and predicate.start < a.end:
+                raise SpanError(f"argument {_show(text, a)} overlaps its predicate {_show(text, predicate)}")
+        out.append(Frame(predicate, arguments))
+    out.sort(key=lambda f: (f.predicate.start, f.predicate.end))
+    for left, right in zip(out, out[1:]):
+        if (left.predicate.start, left.predicate.end) == (right.predicate.start, right.predicate.end):
+            raise SpanError(f"two frames on the predicate {_show(text, right.predicate)}")
+    return tuple(out)
+
+
+def validate_tags(text: str, spans: Iterable[Span], labels: Iterable[str] | None = None) -> tuple[Span, ...]:
+    """Check the word tags of a ``tags`` example: valid spans (:func:`validate_spans`) that cover
+    every non-space character of the text, so that every word has its tag."""
+    ordered = validate_spans(text, spans, labels)
+    covered = [False] * len(text)
+    for s in ordered:
+        covered[s.start : s.end] = [True] * (s.end - s.start)
+    for i, ch in enumerate(text):
+        if not covered[i] and not ch.isspace():
+            word = re.match(r"\S+", text[i:]).group()
+            raise SpanError(f"the word {word[:40]!r} at {i} has no tag (in task 'tags' every word has one)")
+    return ordered
+
+
 def make_example(
     text: str,
     spans: Iterable[Span] = (),
     labels: Iterable[str] | None = None,
     meta: Mapping[str, Any] | None = None,
+    frames: Iterable[Frame] = (),
 ) -> Example:
-    """Validate ``text`` and ``spans`` together and build an :class:`Example`."""
+    """Validate ``text``, ``spans`` and ``frames`` together and build an :class:`Example`."""
     validate_text(text)
-    return Example(text, validate_spans(text, spans, labels), dict(meta or {}))
+    return Example(text, validate_spans(text, spans, labels), dict(meta or {}), validate_frames(text, frames))

@@ -20,20 +20,21 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from . import store
 from .distributed import World, from_main, share, total, world
-from .encoding import IGNORE, TextEncoder, Window, align_tags
-from .evaluate import Report, evaluate
+from .encoding import IGNORE, TextEncoder, Window, align_tags, align_word_tags, with_predicate
+from .evaluate import Report, evaluate, evaluate_frames, evaluate_tags
 from .config import TrainConfig  # noqa: F401  (defined apart so the CLI builds its flags without importing this)
 from .model import HeadConfig, SequenceTagger, content_mask
-from .predict import Tagger
+from .predict import PREDICATES_DIR, Tagger
 from .schemes import AlignmentWarning, tag_names
-from .spans import Example, SeqLabError
+from .spans import Example, SeqLabError, Span
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ class TrainResult:
     def meta(self) -> dict:
         """What ``seqlab.json`` records about this run."""
         return {
-            "labels": sorted({t.split("-", 1)[1] for t in self.model.head.tags if t != "O"}),
+            "labels": head_labels(self.model.head),
+            "task": self.model.head.task,
             "scheme": "IOB2",
             "decoder": self.model.head.decoder,
             "encoder": self.model.head.encoder,
@@ -87,11 +89,31 @@ class TrainResult:
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
 
+    finder: "TrainResult | None" = None  # frames: the predicate finder trained beside
+    senses: dict | None = None  # frames: word (lowercased) -> its commonest sense in the training data
+
     def save(self, out_dir: str | Path, extra_meta: dict | None = None) -> Path:
-        return store.save(self.model, self.tokenizer, out_dir, {**self.meta(), **(extra_meta or {})})
+        meta = {**self.meta(), **(extra_meta or {})}
+        if self.finder is not None and self.finder.report is not None:
+            meta["predicate_metrics"] = self.finder.report.to_dict()
+        out = store.save(self.model, self.tokenizer, out_dir, meta)
+        if self.finder is not None:
+            self.finder.save(out / PREDICATES_DIR, {"senses": self.senses or {}})
+        return out
 
     def tagger(self) -> Tagger:
-        return Tagger(self.model, self.tokenizer, self.meta(), max_length=self.config.max_length)
+        tagger = Tagger(self.model, self.tokenizer, self.meta(), max_length=self.config.max_length)
+        if self.finder is not None:
+            tagger.finder = self.finder.tagger()
+            tagger.finder.meta["senses"] = self.senses or {}
+        return tagger
+
+
+def head_labels(head: HeadConfig) -> list[str]:
+    """The labels a model's tags carry: entity types, word tags or roles."""
+    if head.task == "tags":
+        return sorted(head.tags[1:])
+    return sorted({t.split("-", 1)[1] for t in head.tags if t != "O"})
 
 
 def shuffled_length_batches(lengths: Sequence[int], size: int, rng: random.Random,
@@ -122,8 +144,10 @@ class TrainingCancelled(Exception):
 
 
 def fingerprint(examples: Sequence[Example]) -> str:
-    """A stable hash of texts and spans (order-independent)."""
-    rows = sorted(json.dumps([e.text, [s.key() for s in e.spans]], ensure_ascii=False) for e in examples)
+    """A stable hash of texts, spans and frames (order-independent)."""
+    rows = sorted(json.dumps([e.text, [s.key() for s in e.spans]]
+                             + ([[[f.predicate.key(), [a.key() for a in f.arguments]] for f in e.frames]]
+                                if e.frames else []), ensure_ascii=False) for e in examples)
     return hashlib.sha256("\n".join(rows).encode("utf-8")).hexdigest()[:16]
 
 
@@ -162,12 +186,20 @@ def train(
     _seed(config.seed)
     if not train_data:
         raise SeqLabError("no training documents")
-    label_set = sorted(set(labels or ()) | {s.label for e in train_data for s in e.spans})
+    if config.task == "auto":
+        config = replace(config, task="frames" if any(e.frames for e in train_data) else "spans")
+    task = config.task
+    if task == "frames":
+        label_set = sorted(set(labels or ()) | {a.label for e in train_data for f in e.frames for a in f.arguments})
+    else:
+        label_set = sorted(set(labels or ()) | {s.label for e in train_data for s in e.spans})
     if not label_set:
         raise SeqLabError("the training documents have no spans and no labels were given")
-    head = HeadConfig(tuple(tag_names(label_set, "IOB2")), config.decoder, config.encoder,
+    tags = ("O", *label_set) if task == "tags" else tuple(tag_names(label_set, "IOB2"))
+    head = HeadConfig(tags, config.decoder, config.encoder,
                       lstm_hidden=config.lstm_hidden, dropout=config.dropout,
-                      unseen_buckets=config.unseen_buckets if config.encoder == "bilstm" else 0)
+                      unseen_buckets=config.unseen_buckets if config.encoder == "bilstm" else 0,
+                      task=task, predicate=config.predicate)
     model, tokenizer = _initial_model(config, head, warm_start)
     model.hf.get_input_embeddings().weight.requires_grad_(not config.freeze_embeddings)
     if model.head.encoder != "none":  # the transformer's own classifier is bypassed: no gradient to wait for
@@ -176,21 +208,69 @@ def train(
                 param.requires_grad_(False)
     model.to(device)
     encoder = TextEncoder(tokenizer, config.max_length, config.stride)
-    encoded = encoder.encode([e.text for e in train_data])
-    index = {t: i for i, t in enumerate(model.head.tags)}
-    aligned = [align_tags(enc, ex, index) for enc, ex in zip(encoded, train_data)]
-    tag_ids = [a[0] for a in aligned]
-    warnings = [w for a in aligned for w in a[1]]
+    encoded, tag_ids, warnings = _aligned(encoder, train_data, model.head)
     windows = [w for w in encoder.windows([len(e) for e in encoded]) if w.end > w.start]
+    if not windows:
+        raise SeqLabError("the training documents hold nothing to learn from (no frames?)")
     loop = _Loop(model, encoder, encoded, windows, tag_ids, config, progress, should_cancel, here)
     sample = dev_sample(dev_data, epoch_dev) if epoch_dev is not None else list(dev_data)
     history, report = loop.run(sample)
     if len(sample) < len(dev_data) and here.main:
         report = loop.evaluate(dev_data)
+    finder = senses = None
+    if task == "frames":  # the predicates of raw text: a spans model over the same sentences
+        finder = train([predicate_example(e) for e in train_data], [predicate_example(e) for e in dev_data],
+                       replace(config, task="spans"), labels=["V"], progress=progress, should_cancel=should_cancel,
+                       device=device, epoch_dev=epoch_dev)
+        senses = common_senses(train_data)
     seconds = time.perf_counter() - started
     return TrainResult(model.eval(), tokenizer, config, report, history, warnings, fingerprint(train_data),
                        len(train_data), len(dev_data), seconds, loop.tokens_per_s(), loop.eval_seconds,
-                       len(sample) if len(sample) < len(dev_data) else None, here.size)
+                       len(sample) if len(sample) < len(dev_data) else None, here.size, finder, senses)
+
+
+def _aligned(encoder: TextEncoder, data: Sequence[Example], head: HeadConfig):
+    """(encoded rows, tag ids per row, alignment warnings) of the training data for ``head.task``:
+    a row per text, or for frames a row per predicate (its arguments, the predicate flagged)."""
+    index = {t: i for i, t in enumerate(head.tags)}
+    encoded = encoder.encode([e.text for e in data])
+    if head.task == "frames":
+        rows, examples = [], []
+        for enc, ex in zip(encoded, data):
+            for f in ex.frames:
+                rows.append(with_predicate(enc, f.predicate.start, f.predicate.end))
+                examples.append(Example(ex.text, f.arguments))
+        encoded, data = rows, examples
+    align = align_word_tags if head.task == "tags" else align_tags
+    aligned = [align(enc, ex, index) for enc, ex in zip(encoded, data)]
+    return encoded, [a[0] for a in aligned], [w for a in aligned for w in a[1]]
+
+
+def predicate_example(example: Example) -> Example:
+    """A frames example as the predicate finder's: its predicates as spans labelled "V"."""
+    spans = sorted({(f.predicate.start, f.predicate.end) for f in example.frames})
+    return Example(example.text, tuple(Span(a, b, "V") for a, b in spans), example.meta)
+
+
+def common_senses(data: Sequence[Example]) -> dict[str, str]:
+    """Each predicate word (lowercased) -> the sense it has most often in ``data``."""
+    counts: dict[str, Counter] = {}
+    for e in data:
+        for f in e.frames:
+            if f.predicate.label != "-":
+                counts.setdefault(e.text[f.predicate.start : f.predicate.end].lower(), Counter())[f.predicate.label] += 1
+    return {word: c.most_common(1)[0][0] for word, c in sorted(counts.items())}
+
+
+def score(tagger: Tagger, data: Sequence[Example]):
+    """The dev report of ``tagger`` on ``data`` for its task: a Report (spans; frames with gold
+    predicates) or a TagReport (tags, on the data's own words)."""
+    texts = [e.text for e in data]
+    if tagger.task == "tags":
+        return evaluate_tags(data, tagger.predict_tags(texts, [[(s.start, s.end) for s in e.spans] for e in data]))
+    if tagger.task == "frames":
+        return evaluate_frames(data, tagger.predict_frames(texts, [[f.predicate for f in e.frames] for e in data]))
+    return evaluate(data, tagger.predict(texts))
 
 
 def _seed(seed: int) -> None:
@@ -337,10 +417,10 @@ class _Loop:
         """Score the model as it is now on ``dev_data`` (time counted in ``eval_seconds``)."""
         t0 = time.perf_counter()
         tagger = Tagger(self.model, self.encoder.tokenizer, max_length=self.config.max_length)
-        predictions = tagger.predict([e.text for e in dev_data])
+        report = score(tagger, dev_data)
         self.model.train()
         self.eval_seconds += time.perf_counter() - t0
-        return evaluate(dev_data, predictions)
+        return report
 
 
 class _LossOf(torch.nn.Module):
@@ -355,8 +435,8 @@ class _LossOf(torch.nn.Module):
         emissions = self.model.emissions(batch, offset)
         mask = content_mask(batch["lengths"], emissions.shape[1])
         loss = self.model.loss(emissions, batch["tags"], mask)
-        if self.model.head.decoder == "crf":  # the CRF's token mean is over every position of the mask
-            return loss, mask.sum()
+        if self.model.head.decoder == "crf" and self.model.head.task != "tags":
+            return loss, mask.sum()  # the CRF's token mean is over every position of the mask
         return loss, (batch["tags"][:, : emissions.shape[1]][mask] != IGNORE).sum()  # cross-entropy skips IGNORE
 
 
