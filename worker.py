@@ -240,7 +240,8 @@ def job_config(project: ProjectInfo, overrides: dict[str, Any], train_docs: int)
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise SeqLabError(f"unknown training option {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    settings = {"base_model": project.base_model, "decoder": project.decoder, "encoder": project.encoder}
+    settings = {"base_model": project.base_model, "decoder": project.decoder, "encoder": project.encoder,
+                "task": project.task_kind}
     return TrainConfig(**{**settings, **auto_schedule(train_docs), **overrides}), warm
 
 

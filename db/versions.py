@@ -38,8 +38,10 @@ class VersionInfo:
 
     @property
     def f1(self) -> float | None:
-        """Overall dev F1, if the version was evaluated."""
-        value = (self.metrics or {}).get("f1")
+        """Overall dev F1 (token accuracy for a tags model), if the version was evaluated: the figure
+        versions are compared and activated by."""
+        metrics = self.metrics or {}
+        value = metrics.get("f1", metrics.get("accuracy"))
         return float(value) if value is not None else None
 
 

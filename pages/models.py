@@ -28,9 +28,10 @@ def versions_frame(versions, ledgers: dict[int, dict[str, int]] | None = None) -
         data = v.data or {}
         dev = f"{data.get('dev_docs', '?')}{' (held out)' if data.get('dev_holdout') else ''}"
         counts = (ledgers or {}).get(v.id, {})
-        rows.append((v.name, "✓" if v.active else "", score(v.metrics, "f1"), score(v.metrics, "precision"),
+        rows.append((v.name, "✓" if v.active else "", v.f1 and round(v.f1, 4), score(v.metrics, "precision"),
                      score(v.metrics, "recall"), counts.get("learned"), counts.get("still_wrong"),
                      counts.get("regressed"), data.get("train_docs"), dev, v.created_at))
+    # "dev F1": a tags model's token accuracy (VersionInfo.f1)
     return pd.DataFrame(rows, columns=["version", "active", "dev F1", "precision", "recall", "learned", "still wrong",
                                        "regressed", "train docs", "dev docs", "created"])
 

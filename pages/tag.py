@@ -7,7 +7,7 @@ import streamlit as st
 
 from services import NoModel, PatternError, SeqLabError
 from tagger.patterns import missed
-from ui import active_tagger, colours, legend_html, md, project_picker, selection_units, services
+from ui import active_tagger, colours, legend_html, md, project_picker, selection_units, services, tags_html
 from ui.editor.editor import show_spans
 
 RESULT = "tag_result"  # session key: (project id, version id, text, spans, pattern spans) of the last "Tag"
@@ -36,6 +36,12 @@ def show_result(project, text: str, spans, predicted: bool, matched=()) -> None:
     model, the patterns' matches as the suggestions; with one, the matches it missed as hints."""
     from_patterns = () if predicted else tuple(matched)
     shown = list(spans) if predicted else list(from_patterns)
+    if project.task_kind == "tags":  # a tag under every word; dashed: the model is unsure
+        if predicted:
+            st.html(tags_html(text, shown, colours(project)))
+            st.dataframe(spans_frame(text, shown).rename(columns={"label": "tag"}), hide_index=True,
+                         key="tag_spans_table")
+        return
     st.html(legend_html(colours(project)))
     if from_patterns:
         st.caption("No model yet: these are what your patterns (Settings) match, drawn dotted.")

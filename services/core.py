@@ -272,11 +272,14 @@ class CoreServices:
         """The first ``limit`` documents of an upload, how many it holds, what reading it repaired
         (read as the CLI reads files: see :func:`tagger.formats.read`) and, given the project, the
         labels of the file it does not have; nothing stored."""
-        reading = _parse_upload(filename, data, scheme)
         new: tuple[tuple[str, int], ...] = ()
-        if project_id is not None:
+        if project_id is None:
+            reading = _parse_upload(filename, data, scheme)
+        else:
             with self.factory() as s:
-                new = _new_labels(reading.examples, repo.get_project(s, project_id))
+                project = repo.get_project(s, project_id)
+            reading = _parse_upload(filename, data, scheme, project.task_kind)
+            new = _new_labels(reading.examples, project)
         return UploadPreview(reading.examples[:limit], tuple(str(w) for w in reading.warnings),
                              len(reading.examples), new)
 
@@ -291,7 +294,9 @@ class CoreServices:
         lacks are added first, in the same transaction (a label that cannot be one stores nothing);
         without it they are an error naming the first line that uses one.
         """
-        reading = _parse_upload(filename, data, scheme)
+        with self.factory() as s:
+            task = repo.get_project(s, project_id).task_kind
+        reading = _parse_upload(filename, data, scheme, task)  # a file of another task is refused
         examples, labelled = list(reading.examples), reading.fmt == "column"
         with write_session(self.factory) as s:
             project = repo.get_project(s, project_id)
@@ -312,13 +317,19 @@ class CoreServices:
         calls it only when the user asks for the file.
         """
         out = io.StringIO()
-        formats.write_jsonl(self._examples(project_id, with_split=True), out)
+        formats.write_jsonl(self._examples(project_id, with_split=True), out, task=self.project(project_id).task_kind)
         return out.getvalue()
 
     def export_column(self, project_id: int, scheme: str = "IOB2") -> str:
-        """All documents as a column file in ``scheme`` ("BIO"/"IOB2" or "BIOES"/"IOBES"), read in batches."""
+        """All documents as a column file in ``scheme`` ("BIO"/"IOB2" or "BIOES"/"IOBES"), read in
+        batches; a tags project's as "word<TAB>TAG" lines (tagger.task_formats), whatever ``scheme``."""
         out = io.StringIO()
-        formats.write_column(self._examples(project_id, with_split=False), out, scheme)
+        if self.project(project_id).task_kind == "tags":
+            from tagger.task_formats import write_tags_column
+
+            write_tags_column(self._examples(project_id, with_split=False), out)
+        else:
+            formats.write_column(self._examples(project_id, with_split=False), out, scheme)
         return out.getvalue()
 
     def _examples(self, project_id: int, with_split: bool) -> Iterator[Example]:
@@ -413,15 +424,16 @@ def _name(filename: str) -> str:
     return Path(str(filename).replace("\\", "/")).name or "upload"
 
 
-def _parse_upload(filename: str, data: bytes, scheme: str | None) -> formats.Reading:
+def _parse_upload(filename: str, data: bytes, scheme: str | None, task: str | None = None) -> formats.Reading:
     """An upload's bytes read as the CLI reads a file (size checked; format guessed from the
     content, then the name; invalid tag sequences repaired with a warning), each example with
-    the line it starts on; a "split" that is not a split is an error naming its line."""
+    the line it starts on; a "split" that is not a split is an error naming its line; a file of
+    another task than ``task`` (the project's) is an error saying what it holds."""
     name = _name(filename)
     if len(data) > MAX_UPLOAD_BYTES:
         raise FormatError(f"the file is {len(data) / 2**20:.1f} MB; uploads are limited to "
                           f"{MAX_UPLOAD_BYTES / 2**20:.0f} MB (split it into smaller files)", file=name)
-    reading = formats.read(bytes(data), name=name, scheme=scheme)
+    reading = formats.read(bytes(data), name=name, scheme=scheme, task=task)
     if not reading.examples:
         raise FormatError("no documents found in the file", file=name)
     for ex, line in zip(reading.examples, reading.lines):

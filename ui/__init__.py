@@ -26,6 +26,25 @@ def legend_html(colours: dict[str, str]) -> str:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model...")
+def tags_html(text: str, words, colours: dict[str, str]) -> str:
+    """Task ``tags``: each word with its tag under it (and how sure the model is, on hover), the
+    text between words kept; everything escaped."""
+    out, pos = [], 0
+    for w in sorted(words, key=lambda s: s.start):
+        if w.start > pos:
+            out.append(escape(text[pos:w.start]))
+        colour = colours.get(w.label, "#dddddd")
+        sure = "" if w.score is None else f' title="{escape(f"{w.score:.2f}")}"'
+        low = " seqlab-unsure" if w.score is not None and w.score < 0.6 else ""
+        out.append(f'<span class="seqlab-word{low}"{sure} style="display:inline-block;text-align:center;'
+                   f'margin:0 2px 6px 0;vertical-align:top"><span style="display:block">{escape(text[w.start:w.end])}'
+                   f'</span><span style="display:block;font-size:0.7em;padding:0 3px;border-radius:3px;'
+                   f'background:{escape(colour)}{";outline:1px dashed #c00" if low else ""}">{escape(w.label)}</span></span>')
+        pos = max(pos, w.end)
+    out.append(escape(text[pos:]))
+    return f'<div class="seqlab-tags" style="line-height:1.3">{"".join(out)}</div>'
+
+
 def _tagger(version_id: int):
     return services().load_tagger(services().version(version_id))
 
