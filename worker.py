@@ -293,7 +293,7 @@ def _train(plan: JobPlan, reporter: _Reporter) -> TrainResult:
     from tagger.spans import SeqLabError
     from tagger.train import train
 
-    if not any(e.spans for e in plan.data.train):
+    if not any(e.spans or e.frames for e in plan.data.train):
         raise SeqLabError(f"project {plan.project.name!r} has no training documents with spans")
     warm_start = plan.parent.path if plan.warm_start == "active" else None
     log.info("project %d: training on %d documents (dev %d%s), warm start %s", plan.project.id,

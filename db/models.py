@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Intege
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 SCHEMA_VERSION = 4
-TASK_KINDS = ("spans", "tags")
+TASK_KINDS = ("spans", "tags", "frames")  # tagger.spans.TASKS
 SPLITS = ("train", "dev", "test")
 STATUSES = ("new", "predicted", "corrected", "reviewed")
 SOURCES = ("human", "model", "import")
@@ -81,6 +81,8 @@ class Document(Base):
     # +1 on every change of the spans: a save made from an older version is refused (optimistic check)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     spans: Mapped[list[SpanRow]] = relationship(cascade="all, delete-orphan", order_by="SpanRow.start")
+    frame_spans: Mapped[list[FrameSpanRow]] = relationship(cascade="all, delete-orphan",
+                                                           order_by="(FrameSpanRow.frame, FrameSpanRow.start)")
 
 
 class SpanRow(Base):
@@ -96,8 +98,28 @@ class SpanRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class FrameSpanRow(Base):
+    """A frames (SRL) document's predicates and arguments: the rows of one ``frame`` are its
+    predicate (``predicate`` true, ``label`` its sense) and its arguments (``label`` the role)."""
+
+    __tablename__ = "frame_spans"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    frame: Mapped[int] = mapped_column(Integer)
+    predicate: Mapped[bool] = mapped_column(Boolean, default=False)
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(10))
+    annotator: Mapped[str] = mapped_column(String(100))
+    score: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class History(Base):
-    """Every change to a document's spans: who, when, the spans before and after."""
+    """Every change to a document's spans: who, when, the spans before and after (a frames
+    document's: its frames, each ``{"predicate": [start, end, sense], "arguments": [[start, end,
+    role], ...]}``)."""
 
     __tablename__ = "history"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
-from tagger.spans import Example, SeqLabError, Span, validate_spans, validate_text
+from tagger.spans import Example, Frame, SeqLabError, Span, validate_frames, validate_spans, validate_text
 
-from .models import (QUEUE_ORDERS, SOURCES, SPLITS, STATUSES, TASK_KINDS, Document, Draft, History, Label, Project,
+from .models import (QUEUE_ORDERS, SOURCES, SPLITS, STATUSES, TASK_KINDS, Document, Draft, FrameSpanRow, History, Label, Project,
                      QueueScore, SpanRow, utcnow)
 
 IMPORT_BATCH = 1000  # rows per bulk INSERT and per hash lookup (well under any driver's parameter limit)
@@ -75,6 +75,7 @@ class DocumentInfo:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = 1  # +1 on every change of the spans (see save_spans' expected_version)
+    frames: tuple[Frame, ...] = ()  # a frames (SRL) document's predicates and their arguments
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ class HistoryEntry:
     at: datetime
     before: tuple[Span, ...]
     after: tuple[Span, ...]
+    before_frames: tuple[Frame, ...] = ()  # a frames document's change
+    after_frames: tuple[Frame, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -279,6 +282,8 @@ def add_documents(session: Session, project_id: int, examples: Iterable[Example]
     ids = _insert_documents(session, project_id, [row for row, _ in fresh])
     _insert_spans(session, [(doc_id, example.spans) for doc_id, (_, example) in zip(ids, fresh) if example.spans],
                   source, annotator)
+    _insert_frames(session, [(doc_id, example.frames) for doc_id, (_, example) in zip(ids, fresh) if example.frames],
+                   source, annotator)
     return ImportResult(len(fresh), len(examples) - len(fresh))
 
 
@@ -288,13 +293,15 @@ def _document_row(number: int, example: Example, labels: set[str], split: str | 
     try:
         validate_text(example.text)
         validate_spans(example.text, example.spans, labels)
+        validate_frames(example.text, example.frames, labels)
     except SeqLabError as exc:
         raise SeqLabError(f"document {number}: {exc}") from exc
     digest = content_hash(example.text)
+    annotated = bool(example.spans or example.frames)
     row = {"text": example.text, "content_hash": digest,
            "split": split or example.meta.get("split") or stable_split(digest),
-           "status": status or ("corrected" if example.spans else "new"), "meta": dict(example.meta),
-           "version": 2 if example.spans else 1}  # storing the spans is the first change, as save_spans counts
+           "status": status or ("corrected" if annotated else "new"), "meta": dict(example.meta),
+           "version": 2 if annotated else 1}  # storing the spans is the first change, as save_spans counts
     if row["split"] not in SPLITS:
         raise SeqLabError(f"split must be one of {', '.join(SPLITS)}, got {row['split']!r}")
     return row
@@ -337,6 +344,75 @@ def _insert_spans(session: Session, documents: list[tuple[int, Sequence[Span]]],
         session.execute(insert(History), [{"document_id": doc_id, "annotator": annotator, "source": source, "at": now,
                                            "before": [], "after": [_span_json(s) for s in spans]}
                                           for doc_id, spans in batch])
+
+
+def _insert_frames(session: Session, documents: list[tuple[int, Sequence[Frame]]], source: str,
+                   annotator: str) -> None:
+    """Bulk-insert the frames of new documents, each document with its history entry (nothing before)."""
+    now = utcnow()
+    for at in range(0, len(documents), IMPORT_BATCH):
+        batch = documents[at:at + IMPORT_BATCH]
+        rows = [row for doc_id, frames in batch for row in _frame_rows(doc_id, frames, source, annotator, now)]
+        session.execute(insert(FrameSpanRow), rows)
+        session.execute(insert(History), [{"document_id": doc_id, "annotator": annotator, "source": source, "at": now,
+                                           "before": [], "after": [_frame_json(f) for f in frames]}
+                                          for doc_id, frames in batch])
+
+
+def _frame_rows(doc_id: int, frames: Sequence[Frame], source: str, annotator: str, now) -> list[dict[str, Any]]:
+    out = []
+    for k, f in enumerate(frames):
+        for span, is_predicate in [(f.predicate, True), *((a, False) for a in f.arguments)]:
+            out.append({"document_id": doc_id, "frame": k, "predicate": is_predicate, "start": span.start,
+                        "end": span.end, "label": span.label, "source": source, "annotator": annotator,
+                        "score": span.score, "created_at": now})
+    return out
+
+
+def _frames_of(rows) -> tuple[Frame, ...]:
+    """Frames from FrameSpanRow-like rows (any order)."""
+    by_frame: dict[int, list] = {}
+    for r in rows:
+        by_frame.setdefault(r.frame, []).append(r)
+    out = []
+    for k in sorted(by_frame):
+        group = by_frame[k]
+        predicate = next(r for r in group if r.predicate)
+        arguments = sorted((Span(r.start, r.end, r.label, r.score) for r in group if not r.predicate),
+                           key=lambda a: (a.start, a.end))
+        out.append(Frame(Span(predicate.start, predicate.end, predicate.label, predicate.score), tuple(arguments)))
+    return tuple(sorted(out, key=lambda f: (f.predicate.start, f.predicate.end)))
+
+
+def save_frames(session: Session, document_id: int, frames: Iterable[Frame], *, annotator: str,
+                source: str = "human", status: str | None = None,
+                expected_version: int | None = None) -> DocumentInfo:
+    """Replace a frames document's frames, keeping the old ones in the history (as :func:`save_spans`)."""
+    doc = session.get(Document, document_id, with_for_update=True)
+    if doc is None:
+        raise NotFound(f"no document {document_id}")
+    if expected_version is not None and doc.version != expected_version:
+        raise StaleDocument(_stale_message(session, doc, expected_version))
+    if source not in SOURCES:
+        raise SeqLabError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+    labels = {label.name for label in _project(session, doc.project_id).labels}
+    checked = validate_frames(doc.text, frames, labels)
+    before = [_frame_json(f) for f in _document_info(doc).frames]
+    doc.frame_spans.clear()
+    session.flush()
+    for row in _frame_rows(doc.id, checked, source, annotator, utcnow()):
+        row.pop("document_id")
+        doc.frame_spans.append(FrameSpanRow(**row))
+    session.add(History(document_id=doc.id, annotator=annotator, source=source, before=before,
+                        after=[_frame_json(f) for f in checked]))
+    doc.version = (doc.version or 1) + 1
+    doc.status = status or ("corrected" if source == "human" else "predicted" if source == "model" else doc.status)
+    if doc.status not in STATUSES:
+        raise SeqLabError(f"status must be one of {', '.join(STATUSES)}, got {doc.status!r}")
+    if doc.status in ("corrected", "reviewed"):
+        session.execute(delete(QueueScore).where(QueueScore.document_id == doc.id))
+    session.flush()
+    return _document_info(doc)
 
 
 def get_document(session: Session, document_id: int) -> DocumentInfo:
@@ -382,12 +458,18 @@ def iter_documents(session: Session, project_id: int, *, batch: int = IMPORT_BAT
                                    .where(SpanRow.document_id.in_([d.id for d in docs]))
                                    .order_by(SpanRow.document_id, SpanRow.start)):
             spans.setdefault(row.document_id, []).append(row)
+        frames: dict[int, list] = {}
+        for row in session.execute(select(FrameSpanRow.document_id, FrameSpanRow.frame, FrameSpanRow.predicate,
+                                          FrameSpanRow.start, FrameSpanRow.end, FrameSpanRow.label,
+                                          FrameSpanRow.score)
+                                   .where(FrameSpanRow.document_id.in_([d.id for d in docs]))):
+            frames.setdefault(row.document_id, []).append(row)
         for d in docs:
             rows = spans.get(d.id, ())
             yield DocumentInfo(d.id, project_id, d.text, d.split, d.status,
                                tuple(Span(r.start, r.end, r.label, r.score) for r in rows),
                                tuple(r.source for r in rows), dict(d.meta or {}), d.created_at, d.updated_at,
-                               d.version or 1)
+                               d.version or 1, _frames_of(frames.get(d.id, ())))
         last = docs[-1].id
 
 
@@ -520,7 +602,21 @@ def _draft_info(draft: Draft) -> DraftInfo:
 def history(session: Session, document_id: int) -> list[HistoryEntry]:
     """Every change to a document's spans, oldest first."""
     rows = session.scalars(select(History).where(History.document_id == document_id).order_by(History.id))
-    return [HistoryEntry(h.annotator, h.source, h.at, _spans(h.before), _spans(h.after)) for h in rows]
+    return [_history_entry(h) for h in rows]
+
+
+def _history_entry(h: History) -> HistoryEntry:
+    before, before_frames = _history_side(h.before)
+    after, after_frames = _history_side(h.after)
+    return HistoryEntry(h.annotator, h.source, h.at, before, after, before_frames, after_frames)
+
+
+def _history_side(rows: list) -> tuple[tuple[Span, ...], tuple[Frame, ...]]:
+    """(spans, frames) of one side of a history entry: spans are [start, end, label] lists, frames
+    {"predicate": [...], "arguments": [[...], ...]} objects."""
+    if rows and isinstance(rows[0], dict):
+        return (), tuple(Frame(Span(*r["predicate"]), _spans(r["arguments"])) for r in rows)
+    return _spans(rows), ()
 
 
 def _replace_spans(session: Session, doc: Document, spans: Sequence[Span], source: str, annotator: str) -> None:
@@ -603,6 +699,10 @@ def _span_json(span: Span) -> list:
     return [span.start, span.end, span.label]
 
 
+def _frame_json(frame: Frame) -> dict:
+    return {"predicate": _span_json(frame.predicate), "arguments": [_span_json(a) for a in frame.arguments]}
+
+
 def _spans(rows: list) -> tuple[Span, ...]:
     return tuple(Span(a, b, label) for a, b, label in rows)
 
@@ -618,4 +718,4 @@ def _document_info(doc: Document) -> DocumentInfo:
     return DocumentInfo(doc.id, doc.project_id, doc.text, doc.split, doc.status,
                         tuple(Span(r.start, r.end, r.label, r.score) for r in rows),
                         tuple(r.source for r in rows), dict(doc.meta or {}), doc.created_at, doc.updated_at,
-                        doc.version or 1)
+                        doc.version or 1, _frames_of(doc.frame_spans))

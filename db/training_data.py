@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from tagger.spans import Example, Span
 
-from .models import Document, SpanRow
-from .repo import _project
+from .models import Document, FrameSpanRow, SpanRow
+from .repo import _frames_of, _project
 
 TRAINED_STATUSES = ("corrected", "reviewed")
 HOLDOUT_BUCKETS = 10  # one bucket in ten is held out: 10 %
@@ -40,7 +40,8 @@ class TrainingData:
 
     @property
     def train_spans(self) -> int:
-        return sum(len(e.spans) for e in self.train)
+        """Spans (a frames project's: arguments) of the train documents."""
+        return sum(len(e.spans) + sum(len(f.arguments) for f in e.frames) for e in self.train)
 
     @property
     def train_docs(self) -> int:
@@ -82,14 +83,21 @@ def training_data(session: Session, project_id: int) -> TrainingData:
             .join(Document, SpanRow.document_id == Document.id).where(*_checked(project_id))
             .order_by(SpanRow.document_id, SpanRow.start)):
         spans[doc_id].append(Span(start, end, label))
+    frame_rows: dict[int, list] = defaultdict(list)  # a frames project's (empty for the others)
+    for row in session.execute(
+            select(FrameSpanRow.document_id, FrameSpanRow.frame, FrameSpanRow.predicate, FrameSpanRow.start,
+                   FrameSpanRow.end, FrameSpanRow.label, FrameSpanRow.score)
+            .join(Document, FrameSpanRow.document_id == Document.id).where(*_checked(project_id))):
+        frame_rows[row.document_id].append(row)
+    frames = {doc_id: _frames_of(group) for doc_id, group in frame_rows.items()}
     train = [r for r in rows if r.split == "train"]
     dev = [r for r in rows if r.split == "dev"]
     holdout = not dev
     if holdout:
         held = _held_ids([(r.id, _bucket(r.content_hash)) for r in train])
         train, dev = [r for r in train if r.id not in held], [r for r in train if r.id in held]
-    return TrainingData(tuple(Example(r.text, tuple(spans[r.id])) for r in train),
-                        tuple(Example(r.text, tuple(spans[r.id])) for r in dev),
+    return TrainingData(tuple(Example(r.text, tuple(spans[r.id]), {}, frames.get(r.id, ())) for r in train),
+                        tuple(Example(r.text, tuple(spans[r.id]), {}, frames.get(r.id, ())) for r in dev),
                         tuple(r.id for r in train), tuple(r.id for r in dev), holdout, _fingerprint(rows, spans))
 
 
@@ -112,8 +120,13 @@ def training_summary(session: Session, project_id: int) -> TrainingSummary:
     train, dev = count(documents, "train"), count(documents, "dev")
     if dev:
         spans = select(func.count(SpanRow.id)).join(Document, SpanRow.document_id == Document.id)
-        return TrainingSummary(train, dev, count(spans, "train"), False)
+        arguments = (select(func.count(FrameSpanRow.id)).join(Document, FrameSpanRow.document_id == Document.id)
+                     .where(FrameSpanRow.predicate.is_(False)))  # a frames project's spans
+        return TrainingSummary(train, dev, count(spans, "train") + count(arguments, "train"), False)
     n_spans = (select(func.count(SpanRow.id)).where(SpanRow.document_id == Document.id)
+               .correlate(Document).scalar_subquery()
+               + select(func.count(FrameSpanRow.id)).where(FrameSpanRow.document_id == Document.id,
+                                                           FrameSpanRow.predicate.is_(False))
                .correlate(Document).scalar_subquery())
     rows = sorted(row for status in TRAINED_STATUSES for row in session.execute(
         select(Document.id, func.substr(Document.content_hash, 9, 8), n_spans).where(*where(status, "train"))))

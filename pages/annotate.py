@@ -400,6 +400,15 @@ st.progress(progress.fraction, text=f"{progress.done} of {progress.total} docume
 notice = st.session_state.pop(NOTICE, None)
 if notice:
     st.toast(md(notice))
+if project.task_kind == "frames":  # no frame mode yet: the document's frames, read-only
+    from ui import colours, frames_html
+
+    doc = current_document(project, who)
+    st.info("Annotate has no frame mode yet: a frames project's documents are imported (Data) and shown here "
+            "read-only; correct them in a predicate-block or JSONL file and import it again.")
+    if doc is not None:
+        st.html(frames_html(doc.text, doc.frames, colours(project)))
+    st.stop()
 doc = current_document(project, who)
 if doc is None:
     st.success("Nothing left to correct in this project. Add texts on the Tag or Data page, or train a model.")

@@ -8,7 +8,8 @@ import streamlit as st
 from services import SeqLabError
 from ui import md, project_picker, services, unseen_warning
 
-TASK_KINDS = {"spans": "spans: entities in the text (NER)", "tags": "tags: one tag per word (e.g. part of speech)"}
+TASK_KINDS = {"spans": "spans: entities in the text (NER)", "tags": "tags: one tag per word (e.g. part of speech)",
+              "frames": "frames: predicates and their arguments (semantic roles, SRL)"}
 DECODERS = {"crf": "CRF (models which tag may follow which; best F1)", "softmax": "softmax (fastest)"}
 ENCODERS = {"bilstm": "BiLSTM with casing features (best F1)", "none": "none (plain transformers checkpoint)"}
 QUEUE_ORDERS = {"uncertainty": "what the model is least sure of first (once a model is trained; file order before)",

@@ -7,7 +7,7 @@ import streamlit as st
 
 from services import NoModel, PatternError, SeqLabError
 from tagger.patterns import missed
-from ui import active_tagger, colours, legend_html, md, project_picker, selection_units, services, tags_html
+from ui import active_tagger, colours, legend_html, md, project_picker, selection_units, frames_html, services, tags_html
 from ui.editor.editor import show_spans
 
 RESULT = "tag_result"  # session key: (project id, version id, text, spans, pattern spans) of the last "Tag"
@@ -36,6 +36,12 @@ def show_result(project, text: str, spans, predicted: bool, matched=()) -> None:
     model, the patterns' matches as the suggestions; with one, the matches it missed as hints."""
     from_patterns = () if predicted else tuple(matched)
     shown = list(spans) if predicted else list(from_patterns)
+    if project.task_kind == "frames":  # a row per predicate, its arguments highlighted
+        if predicted:
+            st.html(frames_html(text, shown, colours(project)))
+            if not shown:
+                st.caption("The model found no predicate in this text.")
+        return
     if project.task_kind == "tags":  # a tag under every word; dashed: the model is unsure
         if predicted:
             st.html(tags_html(text, shown, colours(project)))
@@ -67,7 +73,10 @@ left, right = st.columns([1, 4])
 if left.button("Tag", key="tag_button", type="primary"):
     try:
         try:
-            spans, model_id = services().tag_text(tagger, text), version.id if version else None
+            if project.task_kind == "frames":  # spans: the frames found, one row each
+                spans, model_id = services().tag_frames(tagger, text), version.id if version else None
+            else:
+                spans, model_id = services().tag_text(tagger, text), version.id if version else None
         except NoModel:
             spans, model_id = [], None
         try:
@@ -88,7 +97,8 @@ if result and result[0] == project.id:
     show_result(project, tagged_text, spans, predicted=version_id is not None, matched=matched)
     if st.button("Save for correction", key="tag_save"):
         try:  # the model's spans are stored as its prediction; pattern matches are left to the annotator
-            doc = services().save_for_correction(project.id, tagged_text, spans)
+            doc = services().save_for_correction(project.id, tagged_text,
+                                                 () if project.task_kind == "frames" else spans)
             st.success(f"Stored as document #{doc.id} ({md(doc.status)}): it is in the Annotate queue.")
         except SeqLabError as exc:
             st.error(md(str(exc)))

@@ -17,7 +17,7 @@ from db.session import make_engine, session_factory, write_session
 from services.loop import drawn_at_random
 from tagger import formats
 from tagger.formats import FormatError
-from tagger.spans import MAX_TEXT_CHARS, Example, SeqLabError, Span, validate_text
+from tagger.spans import MAX_TEXT_CHARS, Example, Frame, SeqLabError, Span, validate_text
 
 if TYPE_CHECKING:  # heavy imports only where used
     import pandas
@@ -176,6 +176,25 @@ class CoreServices:
             raise NoModel("no trained model yet: annotate some documents, then start training on the Train page")
         return list(self.predict(tagger, [text])[0])
 
+    def tag_frames(self, tagger: Tagger | None, text: str, max_chars: int = MAX_TEXT_CHARS) -> list[Frame]:
+        """A frames model's predicates (found by its predicate finder) and their arguments for one text."""
+        validate_text(text, max_chars)
+        if tagger is None:
+            raise NoModel("no trained model yet: import labelled frames on the Data page, then train")
+        from tagger.predict import share_cpu
+
+        with self.factory() as s:
+            share_cpu(jobs.training_now(s))
+        return list(tagger.predict_frames([text])[0])
+
+    def save_frames_correction(self, document_id: int, frames: Iterable[Frame], annotator: str,
+                               expected_version: int | None = None) -> DocumentInfo:
+        """Store a person's frames for a frames document (status "corrected"); the old ones go to
+        history; refused like :meth:`save_correction` when the document changed meanwhile."""
+        with write_session(self.factory) as s:
+            return repo.save_frames(s, document_id, frames, annotator=annotator, source="human",
+                                    status="corrected", expected_version=expected_version)
+
     def predict(self, tagger: Tagger, texts: Sequence[str]) -> list[list[Span]]:
         """``tagger.predict(texts)`` on one thread while a training job runs, so that the page and
         the job do not stall each other (see ``tagger.predict.share_cpu``)."""
@@ -324,10 +343,12 @@ class CoreServices:
         """All documents as a column file in ``scheme`` ("BIO"/"IOB2" or "BIOES"/"IOBES"), read in
         batches; a tags project's as "word<TAB>TAG" lines (tagger.task_formats), whatever ``scheme``."""
         out = io.StringIO()
-        if self.project(project_id).task_kind == "tags":
-            from tagger.task_formats import write_tags_column
+        task = self.project(project_id).task_kind
+        if task in ("tags", "frames"):
+            from tagger.task_formats import write_frames_column, write_tags_column
 
-            write_tags_column(self._examples(project_id, with_split=False), out)
+            write = write_tags_column if task == "tags" else write_frames_column
+            write(self._examples(project_id, with_split=False), out)
         else:
             formats.write_column(self._examples(project_id, with_split=False), out, scheme)
         return out.getvalue()
@@ -336,7 +357,7 @@ class CoreServices:
         with self.factory() as s:
             repo.get_project(s, project_id)  # NotFound for a wrong id, not an empty file
             for d in repo.iter_documents(s, project_id, batch=EXPORT_BATCH):
-                yield Example(d.text, d.spans, {**d.meta, "split": d.split} if with_split else dict(d.meta))
+                yield Example(d.text, d.spans, {**d.meta, "split": d.split} if with_split else dict(d.meta), d.frames)
 
     def documents_page(self, project_id: int, status: str | None = None, split: str | None = None,
                        page: int = 1, page_size: int = PAGE_SIZE) -> DocumentPage:
@@ -449,7 +470,7 @@ def _new_labels(examples: Iterable[Example], project: ProjectInfo) -> tuple[tupl
     the order the file first uses them."""
     known, counts = set(project.label_names), {}
     for ex in examples:
-        for span in ex.spans:
+        for span in ex.spans or [a for f in ex.frames for a in f.arguments]:  # a frames file: its roles
             if span.label not in known:
                 counts[span.label] = counts.get(span.label, 0) + 1
     return tuple(counts.items())

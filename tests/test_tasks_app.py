@@ -83,3 +83,93 @@ def test_the_tag_page_shows_a_tag_under_every_word(page_svc, tiny_base, tmp_path
     assert html.count('class="seqlab-word') == len(at.dataframe[0].value) >= 5
     assert "&lt;" in html and "<b>" not in html  # the text is escaped
     assert set(at.dataframe[0].value["tag"]) <= set(TAGS)
+
+
+# ----------------------------------------------------------------------------- frames (SRL)
+
+from tagger.task_formats import write_frames_column  # noqa: E402
+from tests.test_tasks import srl_corpus  # noqa: E402
+
+ROLES = sorted({a.label for e in srl_corpus(80) for f in e.frames for a in f.arguments})
+
+
+def _frames_file(examples) -> bytes:
+    out = io.StringIO()
+    write_frames_column(list({e.text: e for e in examples}.values()), out)
+    return out.getvalue().encode("utf-8")
+
+
+@pytest.fixture()
+def srl_project(training_svc, tiny_base):
+    return training_svc.create_project("SRL", ROLES, task_kind="frames", base_model=tiny_base)
+
+
+def test_a_frames_file_imports_and_exports_unchanged_with_history(training_svc, srl_project):
+    from db import repo
+
+    data = _frames_file(srl_corpus(30, seed=4))
+    result = training_svc.import_file(srl_project.id, "up.txt", data)
+    assert result.added > 5 and result.duplicates == 0
+    assert training_svc.export_column(srl_project.id).encode("utf-8") == data
+    assert '"frames": [{"predicate"' in training_svc.export_jsonl(srl_project.id)
+    with training_svc.factory() as s:
+        doc = next(repo.iter_documents(s, srl_project.id))
+    assert doc.frames and doc.status == "corrected"
+    frame = doc.frames[0]
+    fixed = (type(frame)(frame.predicate, frame.arguments[1:]),) + doc.frames[1:]
+    saved = training_svc.save_frames_correction(doc.id, fixed, "ann", expected_version=doc.version)
+    assert saved.frames == fixed and saved.version == doc.version + 1
+    entry = training_svc.history(doc.id)[-1]
+    assert entry.before_frames == doc.frames and entry.after_frames == fixed and entry.annotator == "ann"
+
+
+def test_a_stale_or_bad_frames_correction_is_refused(training_svc, srl_project):
+    from db.repo import StaleDocument
+    from tagger.spans import Frame, Span, SpanError
+
+    training_svc.import_file(srl_project.id, "up.txt", _frames_file(srl_corpus(5, seed=4)))
+    doc = training_svc.next_document(srl_project.id) or training_svc.document(1)
+    frames = (Frame(Span(0, 3, "x.01"), (Span(0, 3, "ARG0"),)),)
+    with pytest.raises(SpanError, match="overlaps its predicate"):
+        training_svc.save_frames_correction(doc.id, frames, "ann")
+    with pytest.raises(SpanError, match="unknown label"):
+        training_svc.save_frames_correction(doc.id, (Frame(Span(0, 3, "x.01"), (Span(4, 5, "NOPE"),)),), "ann")
+    with pytest.raises(StaleDocument):
+        training_svc.save_frames_correction(doc.id, (), "ann", expected_version=doc.version + 5)
+
+
+def test_the_worker_trains_a_frames_project_and_the_tag_page_shows_its_frames(training_svc, srl_project, monkeypatch):
+    training_svc.import_file(srl_project.id, "up.txt", _frames_file(srl_corpus(60, seed=5)))
+    training_svc.start_training(srl_project.id, **{**FAST_TRAINING, "epochs": 10})
+    with write_session(training_svc.factory) as s:
+        job = jobs.claim_next(s, "test")
+    done = worker.run_job(training_svc.factory, job, data_home())
+    assert done.state == "succeeded", done.message
+    version = training_svc.active_version(srl_project.id) or training_svc.versions(srl_project.id)[0]
+    assert version.config["task"] == "frames" and "ARG0" in version.metrics["per_label"]
+    tagger = training_svc.load_tagger(version)
+    frames = training_svc.tag_frames(tagger, "The Acme Corp said Bob visited Paris today .")
+    assert all(f.predicate.label.endswith(".01") for f in frames)
+
+
+def test_the_tag_and_annotate_pages_of_a_frames_project(page_svc, tiny_base, tmp_path):
+    from tagger.train import TrainConfig, train
+
+    result = train(srl_corpus(40, seed=1), [], TrainConfig(base_model=tiny_base, task="frames", epochs=6,
+                                                           batch_size=8, lr=3e-3, head_lr=1e-2, max_length=64,
+                                                           lstm_hidden=16))
+    folder = result.save(tmp_path / "srl-model")
+    project = page_svc.create_project("SRL", ROLES, task_kind="frames", base_model=tiny_base)
+    page_svc.register_version(project.id, str(folder), activate=True)
+    at = page("tag", project_id=project.id)
+    at.text_area(key="tag_text").input("The <i>Acme</i> Corp said Bob visited Paris today .")
+    at.button(key="tag_button").click().run()
+    assert not at.exception
+    html = "".join(h.proto.body for h in at.get("html"))
+    assert html.count('class="seqlab-frame"') == html.count('class="seqlab-predicate"') >= 1
+    assert "<i>" not in html
+    page_svc.import_file(project.id, "up.txt", _frames_file(srl_corpus(3, seed=8)))
+    page_svc.save_for_correction(project.id, "Alice went to Berlin .")
+    annotate = page("annotate", project_id=project.id)
+    assert not annotate.exception
+    assert any("no frame mode yet" in t for t in shown(annotate))

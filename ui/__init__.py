@@ -45,6 +45,31 @@ def tags_html(text: str, words, colours: dict[str, str]) -> str:
     return f'<div class="seqlab-tags" style="line-height:1.3">{"".join(out)}</div>'
 
 
+def frames_html(text: str, frames, colours: dict[str, str]) -> str:
+    """Task ``frames``: one row per predicate, the predicate boxed with its sense, its arguments
+    highlighted with their roles; everything escaped."""
+    rows = []
+    for frame in frames:
+        marks = sorted([(frame.predicate, True), *((a, False) for a in frame.arguments)], key=lambda m: m[0].start)
+        out, pos = [], 0
+        for span, is_predicate in marks:
+            if span.start < pos:
+                continue
+            out.append(escape(text[pos:span.start]))
+            piece = escape(text[span.start:span.end])
+            sure = "" if span.score is None else f' title="{escape(f"{span.score:.2f}")}"'
+            if is_predicate:
+                out.append(f'<b class="seqlab-predicate" style="border:2px solid #333;padding:0 3px;border-radius:3px"'
+                           f'{sure}>{piece}<sub style="font-weight:normal"> {escape(span.label)}</sub></b>')
+            else:
+                out.append(f'<mark class="seqlab-argument" style="background:{escape(colours.get(span.label, "#dddddd"))};'
+                           f'padding:0 3px;border-radius:3px"{sure}>{piece}<sub> {escape(span.label)}</sub></mark>')
+            pos = span.end
+        out.append(escape(text[pos:]))
+        rows.append(f'<div class="seqlab-frame" style="line-height:1.9;margin-bottom:6px">{"".join(out)}</div>')
+    return f'<div class="seqlab-frames">{"".join(rows)}</div>'
+
+
 def _tagger(version_id: int):
     return services().load_tagger(services().version(version_id))
 
