@@ -428,7 +428,7 @@ if error:
 span_editor(opened.layout, opened.spans, project.labels, key=editor_key(opened), document_id=doc.id,
             version=opened.version, revision=opened.revision, attempts=st.session_state.get(attempts_key(doc.id), 0),
             from_patterns=opened.from_patterns, hints=opened.hints, on_work=partial(on_work, project, doc.id, who), on_accept=partial(on_accept, project, doc.id, who),
-            on_skip=partial(on_skip, project, doc.id, who))
+            on_skip=partial(on_skip, project, doc.id, who), word_tags=project.task_kind == "tags")
 hints_section(project, doc, opened, who)
 edge_warnings(project, doc, tagger, current_spans(opened))
 exact_section(project, doc, who)

@@ -10,7 +10,7 @@ import streamlit as st
 from services import PAGE_SIZE, Example, ProjectInfo, SeqLabError
 from ui import SPLITS, STATUSES, md, project_picker, services
 
-UPLOAD_TYPES = ["txt", "conll", "bio", "bioes", "iob", "tsv", "jsonl", "json"]
+UPLOAD_TYPES = ["txt", "conll", "conllu", "bio", "bioes", "iob", "tsv", "jsonl", "json"]
 SCHEME_CHOICES = ["Detect", "IOB1", "IOB2", "IOBES", "BILOU", "BMES"]
 ALL = "All"
 

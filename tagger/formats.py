@@ -652,7 +652,9 @@ def _mostly_tagged(sample: list[str]) -> bool:
 
 
 def _same_tab_fields(sample: list[str]) -> bool:
-    """Every line "token<TAB>field..." with as many fields (e.g. UD's "From<TAB>ADP")."""
+    """Every line "token<TAB>field..." with as many fields (e.g. UD's "From<TAB>ADP"), comment
+    lines without a tab (CoNLL-U's "# sent_id = 1") aside."""
+    sample = [line for line in sample if not (line.lstrip().startswith("#") and "\t" not in line)]
     counts = {line.strip(" ").count("\t") for line in sample}
     return (len(sample) >= 2 and len(counts) == 1 and counts != {0}
             and all(" " not in line.split("\t", 1)[0].strip() for line in sample))

@@ -60,11 +60,12 @@ def detect_task(fmt: str, text: str, name: str | None = None) -> str | None:
         return None
     if fmt != "column":
         return None
-    plain = prefixed = three = dashes = lines = 0
+    plain = prefixed = three = dashes = lines = conllu = 0
     for line in f._lines(text)[:20000]:
         fields = _block_fields(line)
         if len(fields) < 2 or fields[0] == f.DOCSTART or f._is_comment(fields):
             continue
+        conllu += _conllu(line) is not None
         tag = fields[-1]
         lines += 1
         if tag == "B-V" and len(fields) == 3:
@@ -76,6 +77,8 @@ def detect_task(fmt: str, text: str, name: str | None = None) -> str | None:
             plain += 1
     if three or (lines and dashes == lines):  # predicate blocks (even without a B-V)
         return "frames"
+    if lines and conllu == lines:  # CoNLL-U: the UPOS column
+        return "tags"
     return "tags" if plain > prefixed else "spans"
 
 
@@ -138,6 +141,13 @@ def _tag_sentences(text: str, name: str | None, warnings: list) -> list[list[tup
             current = []
         elif fields[0].startswith("#") and ("\t" not in line or len(fields) != 2):
             continue
+        elif line.count("\t") == 9:  # CoNLL-U: FORM and UPOS; multi-word tokens and empty nodes skipped
+            word = _conllu(line)
+            if word is None:
+                raise f.FormatError("a CoNLL-U line needs an ID (1, 2-3 or 1.1) in its first field", file=name,
+                                    line=number)
+            if word:
+                current.append((*word, number))
         elif len(fields) < 2:
             raise f.FormatError(f"expected 'token<TAB>tag', got {line!r}", file=name, line=number)
         else:
@@ -145,6 +155,20 @@ def _tag_sentences(text: str, name: str | None, warnings: list) -> list[list[tup
     if current:
         sentences.append(current)
     return sentences
+
+
+_CONLLU_ID = re.compile(r"^(\d+|\d+-\d+|\d+\.\d+)$")
+
+
+def _conllu(line: str) -> tuple[str, str] | tuple[()] | None:
+    """A CoNLL-U word line's (FORM, UPOS); () for a multi-word token or an empty node (their
+    words come on their own lines); None when the line is not CoNLL-U."""
+    fields = line.rstrip("\r").split("\t")
+    if len(fields) != 10 or not _CONLLU_ID.match(fields[0].strip()):
+        return None
+    if not fields[0].strip().isdigit():
+        return ()
+    return fields[1].strip(), fields[3].strip()
 
 
 def _tags_example(text: str, spans, meta, name, line) -> Example:

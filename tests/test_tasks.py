@@ -367,3 +367,19 @@ def test_cli_evaluates_frames_with_predicate_and_end_to_end_f1(srl_model, tmp_pa
     spans_file.write_text("EU B-ORG\nrejects O\n")
     wrong = _cli("evaluate", "--model", str(folder), "--data", str(spans_file))
     assert wrong.returncode == 2 and "holds entity spans" in wrong.stderr
+
+
+def test_a_conllu_file_reads_as_tags_from_its_upos_column():
+    conllu = ("# sent_id = 1\n# text = I don't know.\n"
+              "1\tI\tI\tPRON\tPRP\t_\t3\tnsubj\t_\t_\n2-3\tdon't\t_\t_\t_\t_\t_\t_\t_\t_\n"
+              "2\tdo\tdo\tAUX\tVBP\t_\t3\taux\t_\t_\n3\tn't\tnot\tPART\tRB\t_\t3\tadvmod\t_\t_\n"
+              "3.1\tx\t_\t_\t_\t_\t_\t_\t_\t_\n4\tknow\tknow\tVERB\tVB\t_\t0\troot\t_\tSpaceAfter=No\n"
+              "5\t.\t.\tPUNCT\t.\t_\t4\tpunct\t_\t_\n\n")
+    reading = read(conllu, name="ewt.txt")  # found to be columns from the content, not the name
+    assert reading.fmt == "column" and reading.task == "tags"
+    [example] = reading.examples
+    assert example.text == "I do n't know ." and [s.label for s in example.spans] == ["PRON", "AUX", "PART", "VERB",
+                                                                                      "PUNCT"]
+    with pytest.raises(FormatError, match="needs an ID") as caught:
+        read(conllu.replace("4\tknow", "x\tknow"), fmt="column", task="tags")
+    assert caught.value.line == 8

@@ -106,6 +106,9 @@ class Editor {
     this.setStateValue = setStateValue;
     this.setTriggerValue = setTriggerValue;
     this.editable = data.mode === "edit";
+    // tag mode (a tags project): every word is a span with its tag; a tag key relabels the
+    // selected word and moves to the next one, and nothing removes a word's tag
+    this.wordTags = !!data.word_tags;
     this.labels = data.labels || [];
     this.colour = new Map(this.labels.map((l) => [l.name, l.colour]));
     this.keys = new Map(this.labels.filter((l) => l.key).map((l) => [l.key.toLowerCase(), l.name]));
@@ -168,6 +171,10 @@ class Editor {
       this.say();
     }
     this.parent.appendChild(root);
+    if (this.editable && this.wordTags && this.spans.length) { // keyboard first: the first unsure word, or the first
+      const threshold = this.data.threshold ?? 0;
+      this.selectSpan(this.spans.find((s) => s.score !== null && s.score < threshold) || this.spans[0]);
+    }
     performance.measure("seqlab-editor-build", "seqlab-editor-build-start"); // read by bench/editor.py
   }
 
@@ -498,6 +505,7 @@ class Editor {
   applyLabel(label) {
     if (this.locked) return;
     const sel = this.sel;
+    if (this.wordTags) return this.applyTag(label, sel);
     if (sel?.kind === "units") {
       const lo = Math.min(sel.a, sel.f);
       const hi = Math.max(sel.a, sel.f);
@@ -511,8 +519,31 @@ class Editor {
     }
   }
 
+  // Tag mode: the selected word (or every word of a selection) gets ``label``; then the next word.
+  applyTag(label, sel) {
+    if (sel?.kind === "span") {
+      const k = this.spans.indexOf(sel.span);
+      const next = relabel(this.spans, k, label);
+      this.edit(next, Math.min(k + 1, next.length - 1));
+    } else if (sel?.kind === "units") {
+      const lo = Math.min(sel.a, sel.f);
+      const hi = Math.max(sel.a, sel.f);
+      let next = this.spans;
+      for (let u = lo; u <= hi; u++) { // each word the selection touches; a word without a tag gets one
+        const k = next.findIndex((s) => s.i <= u && u < s.j);
+        if (k < 0) next = addSpan(next, u, u + 1, label);
+        else if (next[k].label !== label || next[k].score !== null) next = relabel(next, k, label);
+      }
+      const last = next.findIndex((s) => s.i <= hi && hi < s.j);
+      if (next !== this.spans) this.edit(next, Math.min(last + 1, next.length - 1));
+    } else {
+      this.say("Select a word (click it, or → to the next), then press its tag's key or type the tag.");
+    }
+  }
+
   deleteSelected() {
     if (this.locked) return;
+    if (this.wordTags) return this.say("Every word keeps a tag: press another tag's key to change it.");
     const sel = this.sel;
     if (sel?.kind === "span") {
       const k = this.spans.indexOf(sel.span);

@@ -63,8 +63,12 @@ def label_data(labels: Sequence) -> list[dict[str, Any]]:
 def editor_data(lay: Layout, spans: Sequence[Span], labels: Sequence, *, editable: bool,
                 document_id: int | None = None, version: int | None = None, revision: int = 0,
                 attempts: int = 0, scores: bool = False, threshold: float = LOW_CONFIDENCE,
-                from_patterns: Sequence[Span] = (), hints: Sequence[Span] = ()) -> dict[str, Any]:
+                from_patterns: Sequence[Span] = (), hints: Sequence[Span] = (),
+                word_tags: bool = False) -> dict[str, Any]:
     """The JSON the browser gets: units' texts and the gaps between them, spans as unit ranges.
+
+    ``word_tags``: tag mode (a tags project): every span is a word with its tag; a tag key
+    relabels the selected word and moves on to the next; no word loses its tag.
 
     Spans also in ``from_patterns`` are drawn as pattern suggestions (no model yet) until a person
     confirms or changes them; ``hints`` (pattern matches the model did not mark, overlapping no
@@ -80,6 +84,7 @@ def editor_data(lay: Layout, spans: Sequence[Span], labels: Sequence, *, editabl
         "units": lay.unit_texts, "gaps": lay.gaps, "offsets": [list(u) for u in lay.units],
         "spans": ranges, "hints": [list(r[:3]) for r in to_ranges(lay, hints)],
         "labels": label_data(labels), "threshold": threshold, "scores": scores, "debounce_ms": DEBOUNCE_MS,
+        "word_tags": word_tags,
     }
 
 
@@ -87,10 +92,11 @@ def span_editor(lay: Layout, spans: Sequence[Span], labels: Sequence, *, key: st
                 version: int, revision: int = 0, attempts: int = 0,
                 from_patterns: Sequence[Span] = (), hints: Sequence[Span] = (),
                 on_work: Callable[[], None] = lambda: None, on_accept: Callable[[], None] = lambda: None,
-                on_skip: Callable[[], None] = lambda: None) -> None:
+                on_skip: Callable[[], None] = lambda: None, word_tags: bool = False) -> None:
     """Mount the editable editor. Read what it sent with :func:`sent` (in the callbacks or after)."""
     data = editor_data(lay, spans, labels, editable=True, document_id=document_id, version=version,
-                       revision=revision, attempts=attempts, from_patterns=from_patterns, hints=hints)
+                       revision=revision, attempts=attempts, from_patterns=from_patterns, hints=hints,
+                       word_tags=word_tags)
     _mount(key=key, data=data, default={"work": None}, on_work_change=on_work, on_accept_change=on_accept,
            on_skip_change=on_skip)
 

@@ -1,0 +1,96 @@
+"""POS in real Chromium: a tags project imports a tags file and exports it unchanged; the Tag page
+shows a tag under every word; Annotate's tag mode is keyboard-first (the first word selected, a
+tag's key relabels it and moves on), and the accepted correction is what the export holds."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from playwright.sync_api import expect
+
+from tagger.formats import read
+from tagger.task_formats import write_tags_column
+from tests.browser.steps import accept, choose_project, download, editor, unfocus
+from tests.test_tasks import POS, pos_corpus
+
+pytestmark = pytest.mark.browser
+
+NAME = "POS journey"
+TAGS = sorted(set(POS.values()) | {"PROPN"})
+
+
+def tags_file(examples) -> bytes:
+    out = io.StringIO()
+    write_tags_column(list({e.text: e for e in examples}.values()), out)
+    return out.getvalue().encode()
+
+
+@pytest.fixture(scope="module")
+def pos_model(tiny_base, tmp_path_factory):
+    from tagger.train import TrainConfig, train
+
+    result = train(pos_corpus(60, seed=1), [], TrainConfig(base_model=tiny_base, task="tags", epochs=10, batch_size=8,
+                                                           lr=3e-3, head_lr=1e-2, max_length=64, lstm_hidden=16))
+    return str(result.save(tmp_path_factory.mktemp("pos") / "model"))
+
+
+def test_a_tags_project_imports_tags_corrects_a_word_by_keyboard_and_exports_it(app, services, tiny_base, pos_model):
+    project = services.create_project(NAME, TAGS, task_kind="tags", base_model=tiny_base)
+    services.register_version(project.id, pos_model, activate=True)
+    shortcut = {label.name: label.shortcut for label in services.project(NAME).labels}
+    page = app.page
+
+    # Data: a tags file in, the same file out.
+    app.open("Data")
+    choose_project(app, NAME)
+    data = tags_file(pos_corpus(12, seed=4))
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+        files=[{"name": "ewt.conllu", "mimeType": "application/octet-stream", "buffer": data}])
+    app.wait_for_run()
+    expect(page.get_by_text("Preview of ewt.conllu")).to_be_visible()
+    page.get_by_role("button", name="Import", exact=True).click()
+    app.wait_for_run()
+    assert download(app, "Download column file").encode() == data
+
+    # Tag: a tag under every word; saved for correction with the model's tags as suggestions.
+    app.go("Tag")
+    page.get_by_label("Text to tag").fill("Dave went to London .")
+    page.get_by_role("button", name="Tag", exact=True).click()
+    app.wait_for_run()
+    words = page.locator(".seqlab-tags .seqlab-word")
+    expect(words).to_have_count(5)
+    app.screenshot("tags-tag-page")
+    page.get_by_role("button", name="Save for correction").click()
+    app.wait_for_run()
+
+    # Annotate, tag mode: the first word is selected; its tag's key relabels it and moves to "went".
+    app.go("Annotate")
+    root = editor(page)
+    marks = root.locator("mark.seqlab-entity")
+    expect(marks).to_have_count(5)
+    active = root.locator("mark.seqlab-active")
+    expect(active).to_have_count(1)
+    expect(active).to_contain_text("Dave")
+    root.locator(".seqlab-text").focus()
+    page.keyboard.press(shortcut["NOUN"])  # "Dave" is a PROPN: a wrong tag on purpose, then back
+    expect(root.locator("mark.seqlab-active")).to_contain_text("went")
+    page.keyboard.press("ArrowLeft")
+    expect(root.locator("mark.seqlab-active")).to_contain_text("Dave")
+    page.keyboard.press("Delete")  # nothing removes a word's tag
+    expect(marks).to_have_count(5)
+    page.keyboard.press(shortcut["PROPN"])
+    expect(root.locator("mark.seqlab-active")).to_contain_text("went")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press(shortcut["NOUN"])  # "to" as a NOUN: the one correction kept
+    app.screenshot("tags-annotate")
+    accept(app)
+    unfocus(page)
+
+    doc = services.documents_frame(project.id)
+    text = "Dave went to London ."
+    exported = read(services.export_jsonl(project.id), fmt="jsonl").examples
+    saved = next(e for e in exported if e.text == text)
+    assert [(text[s.start:s.end], s.label) for s in saved.spans][:3] == [("Dave", "PROPN"), ("went", "VERB"),
+                                                                          ("to", "NOUN")]
+    assert len(saved.spans) == 5 and len(doc) == len(data.split(b"\n\n")) + 1
