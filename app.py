@@ -1,5 +1,7 @@
 """SeqLab's Streamlit entry: page config, the sign-in wall of team mode, navigation over pages/."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui.signin import wall
@@ -15,7 +17,8 @@ PAGES = [  # path, title, icon, who sees it in team mode (the services check eac
 ]
 
 st.set_page_config(page_title="SeqLab", layout="wide")
-actor = wall()  # team mode: only the sign-in form (and st.stop()) until someone signs in
+# team mode: only the sign-in form (and st.stop()) until someone signs in, whatever the address
+actor = wall([Path(path).stem for path, title, *_ in PAGES if title != "Tag"])
 st.navigation([
     st.Page(path, title=title, icon=icon, default=title == "Tag")
     for path, title, icon, roles in PAGES if actor is None or actor.role in roles

@@ -13,6 +13,7 @@ holds the :class:`~services.policy.Actor` in ``st.session_state``; it ends on "S
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import streamlit as st
 
@@ -77,9 +78,13 @@ def acting_actor() -> Actor | None:
     return st.session_state[ACTOR]
 
 
-def wall() -> Actor | None:
+def wall(addresses: Sequence[str] = ()) -> Actor | None:
     """Run first by app.py: None in single-user mode (saying so in the sidebar); in team mode the
-    signed-in person, or the sign-in form alone and ``st.stop()``."""
+    signed-in person, or the sign-in form alone and ``st.stop()``.
+
+    ``addresses``: the url paths of the app's pages; each shows the sign-in form too (a link to a
+    page asks to sign in, then opens that page) instead of Streamlit's "Page not found".
+    """
     if not team_mode():
         single_user_note()
         return None
@@ -88,7 +93,9 @@ def wall() -> Actor | None:
     except PermissionDenied:
         actor = None
     if actor is None:
-        st.navigation([st.Page(sign_in_form, title="Sign in", url_path="sign-in")], position="hidden").run()
+        forms = [st.Page(sign_in_form, title="Sign in", default=True)]
+        forms += [st.Page(sign_in_form, title="Sign in", url_path=path) for path in addresses]
+        st.navigation(forms, position="hidden").run()
         st.stop()
     st.session_state[SEEN] = time.monotonic()
     st.sidebar.caption(md(f"Signed in as {actor.name} ({actor.role})"))
@@ -107,7 +114,7 @@ def sign_in_form() -> None:
     if not system_services().accounts():
         st.warning("This SeqLab runs in team mode but has no accounts yet. An admin creates the first one "
                    "in a terminal: `python -m services.accounts add NAME --role admin`.")
-    with st.form("sign_in", enter_to_submit=True):
+    with st.form("sign_in", enter_to_submit=True, clear_on_submit=True):  # no password left in the field
         name = st.text_input("User name", key="sign_in_name", max_chars=100)
         password = st.text_input("Password", type="password", key="sign_in_password", max_chars=1000)
         submitted = st.form_submit_button("Sign in")
