@@ -14,7 +14,7 @@ model side (jobs, versions, activation), used by the Train and Models pages and 
 
 from .core import *  # noqa: F401,F403
 from .core import CoreServices
-from .accounts import AccountServices, SignInFailed  # noqa: F401
+from .accounts import ROLES, AccountServices, SignInFailed  # noqa: F401
 from .audit import AuditServices
 from .ledger import LedgerServices
 from .patterns import PatternError, PatternInfo, PatternServices  # noqa: F401

@@ -126,6 +126,16 @@ def test_a_role_change_applies_to_the_running_session(svc, ann):
     assert svc.current_actor(actor.id).role == "reviewer"
 
 
+def test_the_last_enabled_admin_can_be_neither_demoted_nor_disabled(svc):
+    svc.add_account("boss", "admin", PASSWORD)
+    with pytest.raises(SeqLabError, match="last enabled admin"):
+        svc.set_role("boss", "reviewer")
+    with pytest.raises(SeqLabError, match="last enabled admin"):
+        svc.disable_account("boss")
+    svc.add_account("deputy", "admin", PASSWORD)
+    assert svc.disable_account("boss").disabled
+
+
 @pytest.mark.parametrize("password", ["", "short", "nul\x00inside"])
 def test_weak_or_broken_passwords_are_refused(svc, password):
     with pytest.raises(SeqLabError, match="password"):
@@ -181,6 +191,8 @@ def test_cli_adds_lists_changes_and_disables_accounts(svc, db_url, monkeypatch, 
     assert cli(db_url, "add", "boss", "--role", "admin", password=PASSWORD, monkeypatch=monkeypatch) == 0
     assert cli(db_url, "add", "ann", "--role", "annotator") == 0
     assert cli(db_url, "set-role", "ann", "reviewer") == 0
+    assert cli(db_url, "disable", "boss") == 1  # the last admin
+    assert cli(db_url, "add", "deputy", "--role", "admin") == 0
     assert cli(db_url, "disable", "boss") == 0
     capsys.readouterr()
     assert cli(db_url, "list") == 0

@@ -93,6 +93,25 @@ def test_a_wrong_password_says_so_and_the_fifth_locks_the_account(svc):
     assert [b.label for b in at.button] == ["Sign in"]
 
 
+def test_an_admin_adds_a_member_and_an_account_in_settings(svc):
+    actor = svc.sign_in("boss", PASSWORD)
+    now = time.monotonic()
+    project = svc.project("English NER")
+    other = svc.create_project("Other NER", ["PER"])
+    at = page("settings", **{ACTOR: actor, SEEN: now, CHECKED: now, "project_id": other.id})
+    assert not at.exception
+    at.multiselect(key=f"members_{other.id}").select("ann")
+    next(b for b in at.button if b.label == "Save members").click().run()
+    assert not at.exception
+    assert [a.name for a in svc.members(other.id)] == ["ann"] and svc.members(project.id)
+    at.text_input(key="add_account_name").input(LINK_NAME)
+    at.text_input(key="add_account_password").input(PASSWORD)
+    next(b for b in at.button if b.label == "Add account").click().run()
+    assert not at.exception
+    assert svc.account(LINK_NAME).role == "annotator"
+    assert not any("](javascript" in e.value for e in at.toast)
+
+
 def signed_in_page(svc, name: str, **state) -> AppTest:
     """A page run with ``name`` signed in (AppTest reruns a multipage app's page without its entry
     script, so what the wall does after signing in is tested in Chromium: tests/browser/test_teams.py)."""

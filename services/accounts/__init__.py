@@ -75,6 +75,14 @@ def locked_message(account: AccountInfo) -> str:
             f"until {until:%H:%M} UTC. Try again then, or ask an admin to reset the password.")
 
 
+def _keep_an_admin(session, key: int | str) -> None:
+    """Refuse to demote or disable the last enabled admin: nobody could manage the team after it."""
+    account = store.get_account(session, key)
+    admins = [a for a in store.list_accounts(session) if a.role == "admin" and not a.disabled]
+    if admins == [account]:
+        raise SeqLabError(f"{account.name} is the last enabled admin: make another admin first")
+
+
 class AccountServices:
     """Accounts, membership and signing in; the unbound Services is the system actor."""
 
@@ -178,6 +186,8 @@ class AccountServices:
 
     def set_role(self, key: int | str, role: str) -> AccountInfo:
         with write_session(self.factory) as s:
+            if role != "admin":
+                _keep_an_admin(s, key)
             return store.update_account(s, key, role=role)
 
     def reset_password(self, key: int | str, password: str) -> AccountInfo:
@@ -189,6 +199,7 @@ class AccountServices:
     def disable_account(self, key: int | str) -> AccountInfo:
         """The account can no longer sign in; a session it has ends on its next page run."""
         with write_session(self.factory) as s:
+            _keep_an_admin(s, key)
             return store.update_account(s, key, disabled=True)
 
     def enable_account(self, key: int | str) -> AccountInfo:
