@@ -139,6 +139,18 @@ def test_the_annotate_page_stores_under_the_signed_in_name_without_a_name_box(sv
     assert at.session_state["annotator"] == "ann"
 
 
+def test_an_annotator_is_told_a_document_changed_under_them_without_its_history(svc):
+    actor = svc.sign_in("ann", PASSWORD)
+    now = time.monotonic()
+    at = page("annotate", **{ACTOR: actor, SEEN: now, CHECKED: now})
+    doc_id = at.session_state["annotate_doc"]
+    svc.save_correction(doc_id, [], annotator="boss")
+    at.session_state[CHECKED] = time.monotonic()
+    at.run()
+    assert not at.exception
+    assert any(f"Document #{doc_id} was changed after you opened it" in t for t in shown(at))
+
+
 def test_an_idle_session_ends_on_its_next_run(svc, monkeypatch):
     monkeypatch.setenv("SEQLAB_IDLE_MINUTES", "1")
     at = signed_in_page(svc, "ann", **{SEEN: time.monotonic() - 61})
