@@ -37,7 +37,8 @@ def _password(name: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m services.accounts", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m services.accounts",
+                                     description="Accounts, project membership and team mode on the app's database.")
     parser.add_argument("--db", help="SQLAlchemy URL of the database (default: the app's)")
     commands = parser.add_subparsers(dest="command", required=True)
     add = commands.add_parser("add", help="create an account (password from the terminal or SEQLAB_PASSWORD)")

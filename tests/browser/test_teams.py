@@ -145,3 +145,10 @@ def test_a_name_with_markdown_shows_as_text(team):
     expect(page.get_by_test_id("stSidebar").get_by_text(f"Signed in as {LINK_NAME} (annotator)")).to_be_visible()
     assert page.locator("a[href^='javascript']").count() == 0
     assert not team.dialogs
+
+
+def test_single_user_mode_says_it_listens_on_127_0_0_1_only(app):
+    app.open("Tag")
+    sidebar = app.page.get_by_test_id("stSidebar")
+    expect(sidebar.get_by_text("Single-user mode: listening on 127.0.0.1 only.")).to_be_visible()
+    assert sidebar.get_by_role("button", name="Sign out").count() == 0
