@@ -167,7 +167,7 @@ def _projects_of(session, scope: str, arguments: dict[str, Any]) -> set[int]:
     """The projects a call is about, from its arguments (NotFound for an unknown id)."""
     if scope == "project":
         key = arguments.get("project_id", arguments.get("key"))
-        return {get_project(session, key).id}
+        return set() if key is None else {get_project(session, key).id}  # preview_upload without a project
     if scope == "document":
         return {store.project_of(session, "document", arguments["document_id"])}
     if scope == "job":

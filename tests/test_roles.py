@@ -159,6 +159,14 @@ def test_an_annotator_reads_only_the_history_of_documents_they_worked_on(svc, te
     assert team["reviewer"].history(doc.id) == svc.history(doc.id)
 
 
+def test_a_reviewer_previews_an_upload_with_or_without_a_project(team):
+    data = b"Alice B-PER\nwent O\n"
+    assert team["reviewer"].preview_upload("a.conll", data).total == 1
+    assert team["reviewer"].preview_upload("a.conll", data, project_id=team["ours"].id).total == 1
+    with pytest.raises(PermissionDenied, match="not a member"):
+        team["reviewer"].preview_upload("a.conll", data, project_id=team["theirs"].id)
+
+
 def test_unknown_ids_are_not_found_not_a_crash(team):
     from db.repo import NotFound
 
