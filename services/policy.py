@@ -100,6 +100,8 @@ class ActingServices:
         self.actor = actor
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("__"):  # copy, pickle, hasattr probes: not a service
+            raise AttributeError(name)
         rule = POLICY.get(name)
         if rule is None or name.startswith("_"):
             raise PermissionDenied(f"'{name}' is not something a signed-in person can do")
