@@ -20,8 +20,11 @@ test: install
 test-browser: install
 	HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(PY) -m pytest -m browser tests/browser
 
+# 127.0.0.1 only: single-user mode has no accounts, so anyone who reaches the port could do anything.
+# Team mode (README, "Teams"): SEQLAB_AUTH=on make run ADDRESS=0.0.0.0
+ADDRESS ?= 127.0.0.1
 run: install
-	$(PY) -m streamlit run app.py --server.port 8501 --server.headless true --browser.gatherUsageStats false
+	$(PY) -m streamlit run app.py --server.address $(ADDRESS) --server.port 8501 --server.headless true --browser.gatherUsageStats false
 
 bench-accuracy: install
 	$(PY) bench/accuracy.py

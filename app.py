@@ -1,13 +1,25 @@
-"""SeqLab's Streamlit entry: page config and navigation over pages/, nothing else."""
+"""SeqLab's Streamlit entry: page config, the sign-in wall of team mode, navigation over pages/."""
+
+from pathlib import Path
 
 import streamlit as st
 
+from ui.signin import wall
+
+ANYONE, STAFF, ADMIN = {"admin", "reviewer", "annotator"}, {"admin", "reviewer"}, {"admin"}
+PAGES = [  # path, title, icon, who sees it in team mode (the services check each call as well)
+    ("pages/tag.py", "Tag", ":material/label:", ANYONE),
+    ("pages/annotate.py", "Annotate", ":material/edit_note:", ANYONE),
+    ("pages/data.py", "Data", ":material/database:", STAFF),
+    ("pages/train.py", "Train", ":material/model_training:", STAFF),
+    ("pages/models.py", "Models", ":material/inventory_2:", STAFF),
+    ("pages/settings.py", "Settings", ":material/settings:", ADMIN),
+]
+
 st.set_page_config(page_title="SeqLab", layout="wide")
+# team mode: only the sign-in form (and st.stop()) until someone signs in, whatever the address
+actor = wall([Path(path).stem for path, title, *_ in PAGES if title != "Tag"])
 st.navigation([
-    st.Page("pages/tag.py", title="Tag", icon=":material/label:", default=True),
-    st.Page("pages/annotate.py", title="Annotate", icon=":material/edit_note:"),
-    st.Page("pages/data.py", title="Data", icon=":material/database:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/models.py", title="Models", icon=":material/inventory_2:"),
-    st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
+    st.Page(path, title=title, icon=icon, default=title == "Tag")
+    for path, title, icon, roles in PAGES if actor is None or actor.role in roles
 ]).run()

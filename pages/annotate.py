@@ -14,7 +14,7 @@ from functools import partial
 
 import streamlit as st
 
-from services import PatternError, SeqLabError, Span, StaleDocument
+from services import PatternError, PermissionDenied, SeqLabError, Span, StaleDocument
 from ui import active_tagger, annotator, md, project_picker, selection_units, services, tokenizer
 from ui.editor.editor import sent, span_editor
 from ui.editor.model import Layout, layout, to_spans
@@ -337,7 +337,10 @@ def changed_meanwhile(doc, opened: Opened) -> None:
     """Say so when the stored document is newer than the one being edited (another tab or person)."""
     if doc.version == opened.version or conflict_key(doc.id) in st.session_state:
         return
-    last = services().history(doc.id)[-1:] or None
+    try:
+        last = services().history(doc.id)[-1:] or None
+    except PermissionDenied:  # an annotator who has not worked on it yet: say that it changed, not who
+        last = None
     by = f" by {last[0].annotator} at {last[0].at:%H:%M:%S}" if last else ""
     st.warning(md(f"Document #{doc.id} was changed{by} after you opened it (you are editing version "
                   f"{opened.version}, the stored one is version {doc.version}). Accept will ask before "

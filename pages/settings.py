@@ -1,4 +1,5 @@
-"""Settings page: create and rename projects, manage labels and patterns, choose base model, decoder, encoder."""
+"""Settings page: create and rename projects, manage labels and patterns, choose base model, decoder, encoder;
+in team mode, the project's members and the accounts."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import streamlit as st
 
 from services import SeqLabError
 from ui import md, project_picker, services, unseen_warning
+from ui.accounts_view import team_section
 
 TASK_KINDS = {"spans": "spans: entities in the text (NER)", "tags": "tags: one tag per word (e.g. part of speech)",
               "frames": "frames: predicates and their arguments (semantic roles, SRL)"}
@@ -242,3 +244,4 @@ labels_section(project)
 patterns_section(project)
 model_section(project)
 queue_section(project)
+team_section(project)

@@ -7,16 +7,24 @@ not caught here. Escaping text for HTML is the page's job: the store keeps texts
 
 ``core`` holds the annotation side (projects, documents, tagging, files); ``training`` the
 model side (jobs, versions, activation), used by the Train and Models pages and the worker;
-``patterns`` the term lists and regular expressions that suggest labels before a model.
+``patterns`` the term lists and regular expressions that suggest labels before a model;
+``accounts`` signing in, accounts and membership, and ``policy`` who may call what:
+``Services(url).as_user(actor)`` checks every call against the actor's role and projects.
 """
 
 from .core import *  # noqa: F401,F403
 from .core import CoreServices
+from .accounts import ROLES, AccountServices, SignInFailed  # noqa: F401
 from .audit import AuditServices
 from .ledger import LedgerServices
 from .patterns import PatternError, PatternInfo, PatternServices  # noqa: F401
+from .policy import ActingServices, Actor, PermissionDenied  # noqa: F401
 from .training import TrainingServices
 
 
-class Services(CoreServices, PatternServices, TrainingServices, LedgerServices, AuditServices):
-    """The app's operations on one database (``url``: a SQLAlchemy URL, default from db.session)."""
+class Services(CoreServices, PatternServices, TrainingServices, LedgerServices, AuditServices, AccountServices):
+    """The app's operations on one database (``url``: a SQLAlchemy URL, default from db.session).
+
+    Unbound, it is the system actor (worker, CLIs, single-user mode); :meth:`as_user` binds it to
+    a signed-in person.
+    """

@@ -211,3 +211,45 @@ def test_tag_page_legend_shows_the_label_names_as_text(svc, hostile):
     assert not at.exception
     legend = _collect(next(h.value for h in at.html if "seqlab-legend" in h.value))
     assert legend.text == LABELS and legend.tags == {"div", "mark"}
+
+
+# ----------------------------------------------------------------------------- team mode: account names
+
+
+def _team_app(svc, monkeypatch, name: str):
+    """app.py in team mode with an account ``name`` (an annotator of the default project)."""
+    from argon2 import PasswordHasher
+    from streamlit.testing.v1 import AppTest
+
+    import services.accounts as accounts
+    from tests.apptest import PAGES
+
+    monkeypatch.setenv("SEQLAB_AUTH", "on")
+    monkeypatch.setattr(accounts, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    project = svc.ensure_default_project()
+    svc.add_account(name, "annotator", "correct horse battery")
+    svc.add_member(project.id, name)
+    return AppTest.from_file(str(PAGES.parent / "app.py"), default_timeout=60).run()
+
+
+def _sign_in(at, name: str, password: str):
+    at.text_input(key="sign_in_name").input(name)
+    at.text_input(key="sign_in_password").input(password)
+    return at.button[0].click().run()
+
+
+@pytest.mark.parametrize("name", LABELS + ["Bob's"])
+def test_the_signed_in_name_shows_as_typed(svc, monkeypatch, name):
+    at = _sign_in(_team_app(svc, monkeypatch, name), name, "correct horse battery")
+    caption = next(c.value for c in at.caption if "Signed in as" in c.value)
+    assert shows_exactly(caption, f"Signed in as {name} (annotator)")
+
+
+@pytest.mark.parametrize("name", LABELS + ["Bob's"])
+def test_the_lock_message_quotes_the_name_as_text(svc, monkeypatch, name):
+    at = _team_app(svc, monkeypatch, name)
+    for _ in range(5):
+        at = _sign_in(at, name, "wrong password")
+    error = at.error[0].value
+    assert rendered(error).text.startswith(f"Too many wrong passwords: the account {name!r} is locked")
+    assert rendered(error).tags <= {"p"} and not rendered(error).autolinked

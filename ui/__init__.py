@@ -6,16 +6,27 @@ import os
 
 import streamlit as st
 
-from services import SPLITS, STATUSES, ProjectInfo, Services, Span  # noqa: F401  (pages take them from here)
+from services import SPLITS, STATUSES, ActingServices, ProjectInfo, Services, Span  # noqa: F401  (pages take them from here)
 from services.core import base_tokenizer
 from tagger.patterns import selection_units  # noqa: F401  (the editor's units: words, CJK characters)
+from ui.signin import acting_actor, system_services
 from ui.text import escape, guard_text_inputs, md  # noqa: F401  (the one escaping path; pages take it from here)
 
 
-@st.cache_resource
-def services() -> Services:
-    """The app's one Services (engine + session factory), on SEQLAB_DB_URL or SEQLAB_HOME."""
-    return Services()
+def services() -> Services | ActingServices:
+    """The app's Services: in team mode bound to the signed-in person, so that every call checks
+    their role and projects (services.policy); in single-user mode the unbound one.
+
+    Raises:
+        PermissionDenied: team mode and nobody signed in (a page run without app.py's wall).
+    """
+    actor = acting_actor()
+    return system_services() if actor is None else system_services().as_user(actor)
+
+
+def database_key() -> str:
+    """The database's URL, for keys of cached data (ids repeat across databases)."""
+    return str(system_services().engine.url)
 
 
 def legend_html(colours: dict[str, str]) -> str:
@@ -100,7 +111,7 @@ def _unseen_share(database: str, project_id: int, base_model: str, documents: in
 def unseen_warning(project: ProjectInfo, threshold: float = 0.2) -> None:
     """Say so when the base model's tokenizer cannot see much of the project's text (issue 17)."""
     try:
-        share = _unseen_share(str(services().engine.url), project.id, project.base_model,
+        share = _unseen_share(database_key(), project.id, project.base_model,
                               services().queue_progress(project.id).total)
     except Exception:  # a base model that does not load is said where it is chosen (Settings)
         return
@@ -125,13 +136,20 @@ def project_picker() -> ProjectInfo:
     """
     guard_text_inputs()
     svc = services()
-    default = svc.ensure_default_project()
+    signed_in = isinstance(svc, ActingServices)
+    default = svc.ensure_default_project() if not signed_in or svc.actor.admin else None
     projects = {p.id: p for p in svc.projects()}
+    if not projects:  # in team mode: a person who is a member of no project yet
+        st.info("You are not a member of any project yet: ask an admin to add you.")
+        st.stop()
     ids = list(projects)
+    default_id = default.id if default is not None and default.id in projects else ids[0]
     if "switch_project" in st.session_state:  # set by a page that created a project
         st.session_state["project_picker"] = st.session_state.pop("switch_project")
-    current = st.session_state.get("project_id", default.id)
-    index = ids.index(current) if current in ids else ids.index(default.id)
+    current = st.session_state.get("project_id", default_id)
+    if st.session_state.get("project_picker") not in projects:  # a project the person may not open
+        st.session_state.pop("project_picker", None)
+    index = ids.index(current) if current in ids else ids.index(default_id)
     chosen = st.sidebar.selectbox("Project", ids, index=index, key="project_picker",
                                   format_func=lambda pid: projects[pid].name)
     st.session_state["project_id"] = chosen
@@ -151,7 +169,12 @@ def start_worker_if_needed(project: ProjectInfo) -> None:
 
 
 def annotator() -> str:
-    """The name corrections are stored under (sidebar; kept for the session)."""
+    """The name corrections are stored under: the signed-in person's, else the sidebar's "Your
+    name" (kept for the session)."""
+    actor = acting_actor()
+    if actor is not None:
+        st.session_state["annotator"] = actor.name
+        return actor.name
     name = st.sidebar.text_input("Your name", value=st.session_state.get("annotator", "you"), key="annotator_input",
                                  max_chars=100, help="Stored with every correction you make.")
     st.session_state["annotator"] = name.strip() or "you"

@@ -97,14 +97,20 @@ def seqlab_home(tmp_path_factory, trained_dir) -> Path:
 @pytest.fixture(scope="session")
 def app_server(seqlab_home) -> Iterator[str]:
     """``streamlit run app.py`` on a free port; yields ``http://127.0.0.1:<port>``."""
+    yield from serve(seqlab_home)
+
+
+def serve(home: Path, **env_extra: str) -> Iterator[str]:
+    """Run ``streamlit run app.py`` on ``home`` (and ``env_extra``) on a free port; yield its URL,
+    then stop it and the workers it started (for a fixture's ``yield from``)."""
     port = _free_port()
-    env = {**os.environ, "SEQLAB_HOME": str(seqlab_home), "HF_HUB_OFFLINE": "1",
-           "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "SEQLAB_HOME": str(home), "HF_HUB_OFFLINE": "1",
+           "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", **env_extra}
     env.pop("SEQLAB_DB_URL", None)
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true",
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    log = (seqlab_home / "streamlit.log").open("w+b")
+    log = (home / "streamlit.log").open("w+b")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -114,7 +120,7 @@ def app_server(seqlab_home) -> Iterator[str]:
     finally:
         _stop(process.pid, process)
         log.close()
-        _stop_workers(seqlab_home)
+        _stop_workers(home)
 
 
 def _wait_until_healthy(process: subprocess.Popen, url: str, log) -> None:
@@ -289,10 +295,15 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture()
 def app(request, chromium, app_server) -> Iterator[App]:
     """A fresh context (no cookies, downloads allowed) with one page on the app."""
+    yield from browse(request, chromium, app_server)
+
+
+def browse(request, chromium, url: str) -> Iterator[App]:
+    """A fresh browser context on ``url`` as an :class:`App` (for a fixture's ``yield from``)."""
     context = chromium.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
-    result = App(page, app_server)
+    result = App(page, url)
 
     def record(dialog) -> None:
         result.dialogs.append(f"{dialog.type}: {dialog.message}")
