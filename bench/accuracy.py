@@ -191,7 +191,7 @@ def _task_table(results: list[dict]) -> str:
     figure = "accuracy" if r0["task"] == "tags" else "arg F1 (gold pred.)"
     extra = "" if r0["task"] == "tags" else " predicate F1 | end-to-end F1 |"
     rows = [f"| run | epochs | dev {figure} | int8 |{extra} wall | train tok/s | peak RSS |",
-            "|" + "---|" * (8 if r0["task"] == "tags" else 10)]
+            "|" + "---|" * (7 if r0["task"] == "tags" else 9)]
     for r in results:
         more = "" if r["task"] == "tags" else f" {r['predicate_f1']:.4f} | {r['end_to_end_f1']:.4f} |"
         rows.append(f"| {r['name']} | {r['config']['epochs']} | **{r['dev_f1']:.4f}** | {r['dev_int8']:.4f} |{more} "

@@ -64,13 +64,13 @@ def _rules(roles: frozenset[str], scope: str | None, *names: str) -> dict[str, R
 
 POLICY: dict[str, Rule] = {
     # Tag and Annotate: everyone, in their projects
-    **_rules(ANYONE, None, "projects", "tag_text", "predict", "subword_edge_warnings", "ensure_worker",
+    **_rules(ANYONE, None, "projects", "tag_text", "tag_frames", "predict", "subword_edge_warnings", "ensure_worker",
              "worker_alive"),
     **_rules(ANYONE, "project", "project", "queue_progress", "next_document", "save_for_correction",
              "pattern_spans", "pattern_hints", "patterns", "matcher", "unseen_share", "active_version",
              "versions", "running_job"),
-    **_rules(ANYONE, "document", "document", "save_correction", "save_draft", "draft", "discard_draft",
-             "history", "queue_reason"),
+    **_rules(ANYONE, "document", "document", "save_correction", "save_frames_correction", "save_draft", "draft",
+             "discard_draft", "history", "queue_reason"),
     **_rules(ANYONE, "version", "version", "load_tagger"),
     # Data, Train, Models, review: reviewers and admins
     **_rules(STAFF, "project", "documents_page", "documents_frame", "preview_upload", "import_file",
