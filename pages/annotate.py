@@ -394,6 +394,147 @@ def draft_notice(doc, opened: Opened, tagger, who: str) -> None:
                  args=(project, doc, tagger, who))
 
 
+# ----------------------------------------------------------------------------- frame mode (frames projects)
+
+
+@dataclass(frozen=True)
+class FramesOpened:
+    """A frames document as frame mode opened it: its frames, on the document's version."""
+
+    document_id: int
+    version: int
+    revision: int  # +1 each time a predicate is added or removed (the rows' editors start again)
+    frames: tuple  # of tagger.spans.Frame
+    source: str
+
+
+def frames_key(doc_id: int) -> str:
+    return f"annotate_frames_{doc_id}"
+
+
+def frame_editor_key(opened: FramesOpened, k: int) -> str:
+    return f"annotate_frame_{opened.document_id}_{opened.revision}_{k}"
+
+
+def sense_key(opened: FramesOpened, k: int) -> str:
+    return f"annotate_sense_{opened.document_id}_{opened.revision}_{k}"
+
+
+def open_frames(doc, tagger) -> FramesOpened:
+    """The stored frames of a checked document, else the model's (predicates found by its finder),
+    else the stored ones (an import)."""
+    if doc.status in ("corrected", "reviewed") or tagger is None or doc.frames:
+        return FramesOpened(doc.id, doc.version, 0, tuple(doc.frames), "the stored frames")
+    return FramesOpened(doc.id, doc.version, 0, tuple(services().tag_frames(tagger, doc.text)), "the model's frames")
+
+
+def _frame_layout(text: str, frame) -> Layout:
+    return layout(text, selection_units(text), [*frame.arguments, frame.predicate])
+
+
+def current_frames(project, opened: FramesOpened, accepted: tuple[int, object] | None = None) -> list:
+    """Every row's newest arguments (what its editor last sent, else what it opened on) and sense."""
+    from tagger.spans import Frame
+
+    out = []
+    for k, frame in enumerate(opened.frames):
+        value = accepted[1] if accepted and accepted[0] == k else sent(frame_editor_key(opened, k), "work")
+        arguments = frame.arguments
+        if value is not None and value.revision == opened.revision and value.document_id == opened.document_id:
+            lay = _frame_layout(services().document(opened.document_id).text, frame)
+            arguments = tuple(to_spans(lay, value.ranges, project.label_names))
+        sense = (st.session_state.get(sense_key(opened, k)) or frame.predicate.label).strip() or "-"
+        out.append(Frame(Span(frame.predicate.start, frame.predicate.end, sense), arguments))
+    return out
+
+
+def on_frames_accept(project, doc_id: int, k: int, who: str) -> None:
+    """Accept in any row: store every row's frame on the version they were made from."""
+    def save():
+        opened = st.session_state.get(frames_key(doc_id))
+        value = sent(frame_editor_key(opened, k), "accept") if opened else None
+        if value is None or value.revision != opened.revision:
+            return
+        frames = current_frames(project, opened, (k, value))
+        try:
+            services().save_frames_correction(doc_id, frames, who, expected_version=opened.version)
+        except StaleDocument as exc:
+            st.session_state[error_key(doc_id)] = str(exc)
+            st.session_state[attempts_key(doc_id)] = st.session_state.get(attempts_key(doc_id), 0) + 1
+            return
+        st.session_state.pop(frames_key(doc_id), None)
+        move_on(project, doc_id, f"Saved document #{doc_id} ({len(frames)} predicate{'s' if len(frames) != 1 else ''}).")
+    _guarded(doc_id, save)
+
+
+def on_frames_skip(project, doc_id: int) -> None:
+    st.session_state.pop(frames_key(doc_id), None)
+    move_on(project, doc_id, f"Skipped document #{doc_id}.")
+
+
+def change_predicates(project, doc_id: int, add: tuple[int, int] | None = None, remove: int | None = None) -> None:
+    """Add the predicate ``add`` (a word's [start, end)) or remove row ``remove``; the other rows keep
+    their edits (a new revision: every row's editor starts again on them)."""
+    from tagger.spans import Frame
+
+    def change():
+        opened = st.session_state[frames_key(doc_id)]
+        frames = current_frames(project, opened)
+        if remove is not None:
+            frames.pop(remove)
+        if add is not None:
+            if any(f.predicate.start == add[0] and f.predicate.end == add[1] for f in frames):
+                raise SeqLabError("that word is a predicate already")
+            sense = (st.session_state.get(f"annotate_new_sense_{doc_id}") or "-").strip() or "-"
+            frames.append(Frame(Span(add[0], add[1], sense), ()))
+            frames.sort(key=lambda f: (f.predicate.start, f.predicate.end))
+        st.session_state[frames_key(doc_id)] = replace(opened, revision=opened.revision + 1, frames=tuple(frames))
+    _guarded(doc_id, change)
+
+
+def frame_mode(project, doc, tagger, who: str) -> None:
+    """Frame mode: one row per predicate, its sense and a span editor of its arguments (select the
+    words, press the role's key); Accept in any row stores all of them."""
+    if frames_key(doc.id) not in st.session_state:
+        st.session_state[frames_key(doc.id)] = open_frames(doc, tagger)
+    opened = st.session_state[frames_key(doc.id)]
+    st.caption(md(f"Document #{doc.id}, opened on {opened.source}. One row per predicate (underlined): select "
+                  "its arguments and press the role's key. Accept (in any row) stores every row."))
+    error = st.session_state.pop(error_key(doc.id), None)
+    if error:
+        st.error(md(error))
+    for k, frame in enumerate(opened.frames):
+        word = doc.text[frame.predicate.start:frame.predicate.end]
+        left, middle, right = st.columns([2, 2, 1], vertical_alignment="bottom")
+        left.markdown(f"**Predicate {k + 1}: {md(word)}**")
+        middle.text_input("Sense", value=frame.predicate.label, key=sense_key(opened, k))
+        right.button("Remove predicate", key=f"annotate_remove_{doc.id}_{opened.revision}_{k}",
+                     on_click=change_predicates, args=(project, doc.id), kwargs={"remove": k})
+        span_editor(_frame_layout(doc.text, frame), frame.arguments, project.labels,
+                    key=frame_editor_key(opened, k), document_id=doc.id, version=opened.version,
+                    revision=opened.revision, attempts=st.session_state.get(attempts_key(doc.id), 0),
+                    hints=(Span(frame.predicate.start, frame.predicate.end, "V"),),
+                    on_accept=partial(on_frames_accept, project, doc.id, k, who),
+                    on_skip=partial(on_frames_skip, project, doc.id))
+    if not opened.frames:
+        st.info("No predicate in this document yet: add one below.")
+    words = selection_units(doc.text)
+    taken = {(f.predicate.start, f.predicate.end) for f in opened.frames}
+    choices = [w for w in words if w not in taken]
+    left, middle, right = st.columns([2, 2, 1], vertical_alignment="bottom")
+    chosen = left.selectbox("Add a predicate", choices, key=f"annotate_new_predicate_{doc.id}_{opened.revision}",
+                            format_func=lambda w: f"{doc.text[w[0]:w[1]]} (at {w[0]})")
+    middle.text_input("Its sense", key=f"annotate_new_sense_{doc.id}", placeholder="e.g. nominate.01")
+    right.button("Add predicate", key=f"annotate_add_predicate_{doc.id}", disabled=chosen is None,
+                 on_click=change_predicates, args=(project, doc.id), kwargs={"add": chosen})
+    if not opened.frames:
+        st.button("Accept: no predicate here", key=f"annotate_accept_none_{doc.id}",
+                  on_click=lambda: _guarded(doc.id, lambda: (
+                      services().save_frames_correction(doc.id, [], who, expected_version=opened.version),
+                      st.session_state.pop(frames_key(doc.id), None),
+                      move_on(project, doc.id, f"Saved document #{doc.id} (no predicate)."))))
+
+
 follow_address()
 project = project_picker()
 who = annotator()
@@ -403,14 +544,12 @@ st.progress(progress.fraction, text=f"{progress.done} of {progress.total} docume
 notice = st.session_state.pop(NOTICE, None)
 if notice:
     st.toast(md(notice))
-if project.task_kind == "frames":  # no frame mode yet: the document's frames, read-only
-    from ui import colours, frames_html
-
+if project.task_kind == "frames":  # frame mode: a row per predicate, one span editor each
     doc = current_document(project, who)
-    st.info("Annotate has no frame mode yet: a frames project's documents are imported (Data) and shown here "
-            "read-only; correct them in a predicate-block or JSONL file and import it again.")
-    if doc is not None:
-        st.html(frames_html(doc.text, doc.frames, colours(project)))
+    if doc is None:
+        st.success("Nothing left to correct in this project. Add texts on the Tag or Data page, or train a model.")
+        st.stop()
+    frame_mode(project, doc, active_tagger(project)[0], who)
     st.stop()
 doc = current_document(project, who)
 if doc is None:

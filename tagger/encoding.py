@@ -38,6 +38,8 @@ class Encoded:
     unseen: tuple[int, ...] = ()
     # per subword: 1 inside the predicate this row is about (task "frames"), else 0; () for none
     predicate: tuple[int, ...] = ()
+    # per subword: the hashed bucket (1..) of its word's last letters, lowercased (suffix features)
+    suffix: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -123,7 +125,7 @@ class TextEncoder:
         words = _words(offsets, [word_ids[k] for k in keep])
         casing = _casing(text, offsets, words)
         unseen = tuple(unseen_bucket(text[a:b]) if i == self.unk_id else 0 for i, (a, b) in zip(ids, offsets))
-        return Encoded(tuple(ids), tuple(offsets), tuple(words), tuple(casing), unseen)
+        return Encoded(tuple(ids), tuple(offsets), tuple(words), tuple(casing), unseen, (), _suffixes(text, offsets, words))
 
     def windows(self, lengths: Sequence[int]) -> list[Window]:
         """Windows covering every subword of every text; long texts overlap by ``stride``."""
@@ -151,6 +153,7 @@ class TextEncoder:
         casing = torch.zeros(size, dtype=torch.long)
         unseen = torch.zeros(size, dtype=torch.long)
         predicate = torch.zeros(size, dtype=torch.long)
+        suffix = torch.zeros(size, dtype=torch.long)
         lengths = torch.zeros(len(windows), dtype=torch.long)
         tags = torch.full((len(windows), max(width, 1)), IGNORE, dtype=torch.long)
         for row, w in enumerate(windows):
@@ -163,11 +166,13 @@ class TextEncoder:
                 unseen[row, p : p + n] = torch.tensor(enc.unseen[w.start : w.end])
             if enc.predicate:
                 predicate[row, p : p + n] = torch.tensor(enc.predicate[w.start : w.end])
+            if enc.suffix:
+                suffix[row, p : p + n] = torch.tensor(enc.suffix[w.start : w.end])
             lengths[row] = n
             if tag_ids is not None:
                 tags[row, :n] = torch.tensor(tag_ids[w.item][w.start : w.end])
         out = {"input_ids": input_ids, "attention_mask": attention, "casing": casing, "unseen": unseen,
-               "lengths": lengths}
+               "suffix": suffix, "lengths": lengths}
         if any(encoded[w.item].predicate for w in windows):
             out["predicate"] = predicate
         if tag_ids is not None:
@@ -271,6 +276,20 @@ def _words(offsets, word_ids) -> list[int]:
         words.append(current)
         prev_key, prev_end = key, b
     return words
+
+
+SUFFIX_LETTERS = 3  # a word's last letters that its suffix feature hashes ("-ing", "-ly", "-ed")
+
+
+def _suffixes(text: str, offsets, words) -> tuple[int, ...]:
+    """The suffix bucket of each subword's word (the same for all its subwords): its last
+    :data:`SUFFIX_LETTERS` characters lowercased, hashed like :func:`unseen_bucket`."""
+    spans: dict[int, list[int]] = {}
+    for (a, b), w in zip(offsets, words):
+        span = spans.setdefault(w, [a, b])
+        span[1] = b
+    buckets = {w: unseen_bucket("~" + text[a:b][-SUFFIX_LETTERS:].lower()) for w, (a, b) in spans.items()}
+    return tuple(buckets[w] for w in words)
 
 
 def _casing(text: str, offsets, words) -> list[int]:

@@ -46,6 +46,9 @@ class HeadConfig:
     # first, is never predicted); "frames": IOB2 over the roles of one predicate given as input
     task: str = "spans"
     predicate: str = "segment"  # frames only: see PREDICATE_FEATURES
+    # buckets of an embedding of each word's last letters into the BiLSTM (0: none; checkpoints
+    # made before it load as 0): what a word's ending says of its part of speech
+    suffix_buckets: int = 0
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -87,12 +90,14 @@ class SequenceTagger(nn.Module):
         self.dropout = nn.Dropout(head.dropout)
         if head.encoder == "bilstm":
             self.casing = nn.Embedding(NUM_CASING, head.casing_dim, padding_idx=0)
-            extra = head.casing_dim if self.indicator else 0
+            extra = (head.casing_dim if self.indicator else 0) + (head.casing_dim if head.suffix_buckets else 0)
             self.lstm = nn.LSTM(
                 hidden + head.casing_dim + extra, head.lstm_hidden, batch_first=True, bidirectional=True
             )
             if self.indicator:
                 self.predicate = nn.Embedding(2, head.casing_dim)
+            if head.suffix_buckets:
+                self.suffix = nn.Embedding(head.suffix_buckets, head.casing_dim, padding_idx=0)
             self.classifier = nn.Linear(2 * head.lstm_hidden, k)
         allowed, allowed_start = (word_transitions(len(head.tags)) if head.task == "tags"
                                   else allowed_transitions(head.tags))
@@ -140,6 +145,9 @@ class SequenceTagger(nn.Module):
         parts = [hidden, self.casing(batch["casing"][:, offset : offset + width])]
         if self.indicator:
             parts.append(self.predicate(batch["predicate"][:, offset : offset + width]))
+        if self.head.suffix_buckets:
+            ids = batch["suffix"][:, offset : offset + width]
+            parts.append(self.suffix(torch.where(ids > 0, (ids - 1) % (self.head.suffix_buckets - 1) + 1, ids)))
         features = self.dropout(torch.cat(parts, dim=-1))
         lengths = batch["lengths"].cpu()
         packed = nn.utils.rnn.pack_padded_sequence(features, lengths, batch_first=True, enforce_sorted=False)

@@ -199,7 +199,8 @@ def train(
     head = HeadConfig(tags, config.decoder, config.encoder,
                       lstm_hidden=config.lstm_hidden, dropout=config.dropout,
                       unseen_buckets=config.unseen_buckets if config.encoder == "bilstm" else 0,
-                      task=task, predicate=config.predicate)
+                      task=task, predicate=config.predicate,
+                      suffix_buckets=config.suffix_buckets if config.encoder == "bilstm" else 0)
     model, tokenizer = _initial_model(config, head, warm_start)
     model.hf.get_input_embeddings().weight.requires_grad_(not config.freeze_embeddings)
     if model.head.encoder != "none":  # the transformer's own classifier is bypassed: no gradient to wait for

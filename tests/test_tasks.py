@@ -383,3 +383,22 @@ def test_a_conllu_file_reads_as_tags_from_its_upos_column():
     with pytest.raises(FormatError, match="needs an ID") as caught:
         read(conllu.replace("4\tknow", "x\tknow"), fmt="column", task="tags")
     assert caught.value.line == 8
+
+
+def test_suffix_features_train_save_and_reload_and_old_heads_have_none(tiny_base, tmp_path):
+    from tagger.encoding import TextEncoder
+    from tagger.model import HeadConfig
+    from tagger.predict import Tagger
+    from tagger.store import load
+    from tagger.train import TrainConfig, train
+
+    result = train(pos_corpus(20, seed=3), [], TrainConfig(base_model=tiny_base, task="tags", suffix_buckets=64,
+                                                           **{**TINY, "epochs": 2}))
+    folder = result.save(tmp_path / "m")
+    model, tokenizer, meta = load(folder)
+    assert model.head.suffix_buckets == 64 and meta["train_config"]["suffix_buckets"] == 64
+    texts = ["Bob visited Paris today ."]
+    assert Tagger.load(folder).predict_tags(texts) == result.tagger().predict_tags(texts)
+    [enc] = TextEncoder(tokenizer, 64).encode(["playing plays"])
+    assert len(set(enc.suffix)) == 2 and enc.suffix[0] == enc.suffix[1]  # play ##ing: one word, one suffix
+    assert HeadConfig.from_dict({"tags": ["O", "X"]}).suffix_buckets == 0

@@ -5,6 +5,7 @@ Tag page showing a tag under every word."""
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 
@@ -168,8 +169,69 @@ def test_the_tag_and_annotate_pages_of_a_frames_project(page_svc, tiny_base, tmp
     html = "".join(h.proto.body for h in at.get("html"))
     assert html.count('class="seqlab-frame"') == html.count('class="seqlab-predicate"') >= 1
     assert "<i>" not in html
-    page_svc.import_file(project.id, "up.txt", _frames_file(srl_corpus(3, seed=8)))
     page_svc.save_for_correction(project.id, "Alice went to Berlin .")
     annotate = page("annotate", project_id=project.id)
     assert not annotate.exception
-    assert any("no frame mode yet" in t for t in shown(annotate))
+    assert any("One row per predicate" in t for t in shown(annotate))
+    rows = [m.value for m in annotate.markdown if m.value.startswith("**Predicate ")]  # the model's, one row each
+    assert len(_editors(annotate)) == len(rows) >= 1
+
+
+def _editors(at) -> list:
+    return [e for e in at.main if getattr(e, "proto", None) is not None
+            and getattr(e.proto, "component_name", "") == "seqlab_span_editor"]
+
+
+def _send(at, k: int, event: str, ranges):
+    """The page run as if the k-th row's editor sent ``event`` with ``ranges`` (as tests/test_pages.send)."""
+    import json
+
+    from streamlit.components.v2.bidi_component.main import _make_trigger_id
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    element = _editors(at)[k]
+    data = json.loads(element.proto.json)
+    value = {"doc": data["doc"], "version": data["version"], "revision": data["revision"], "seq": 1,
+             "spans": [list(r) for r in ranges]}
+    states = at._tree.get_widget_states()
+    if event == "work":
+        state = WidgetState(id=element.proto.id, json_value=json.dumps({"work": value}))
+    else:
+        state = WidgetState(id=_make_trigger_id(element.proto.id, "events"),
+                            json_trigger_value=json.dumps([{"event": event, "value": value}]))
+    kept = [w for w in states.widgets if w.id != state.id]
+    del states.widgets[:]
+    states.widgets.extend([*kept, state])
+    return at._run(states)
+
+
+def test_frame_mode_adds_predicates_and_stores_every_rows_arguments(page_svc):
+    from tagger.spans import Frame, Span
+
+    project = page_svc.create_project("SRL", ROLES, task_kind="frames")
+    text = "The Acme Corp said Bob visited Paris today ."
+    page_svc.import_file(project.id, "raw.txt", (text + "\n").encode())
+    at = page("annotate", project_id=project.id)
+    assert not at.exception and any("No predicate in this document yet" in t for t in shown(at))
+    for word, sense in (("visited", "visit.01"), ("said", "say.01")):
+        box = at.selectbox(key=next(k for k in at.session_state if str(k).startswith("annotate_new_predicate_")))
+        box.select(next(o for o in box.options if o.startswith(word + " "))).run()
+        at.text_input(key="annotate_new_sense_1").input(sense).run()
+        at.button(key="annotate_add_predicate_1").click().run()
+        assert not at.exception
+    assert len(_editors(at)) == 2  # rows in text order: "said", then "visited"
+    units = json.loads(_editors(at)[0].proto.json)["units"]
+    said = [(0, units.index("said"), "ARG0"), (units.index("Bob"), units.index("."), "ARG1")]
+    at = _send(at, 0, "work", said)
+    units = json.loads(_editors(at)[1].proto.json)["units"]
+    visited = [(units.index("Bob"), units.index("Bob") + 1, "ARG0"), (units.index("Paris"), units.index("Paris") + 1,
+                                                                       "ARG1")]
+    at = _send(at, 1, "accept", visited)
+    assert not at.exception
+    doc = page_svc.document(1)
+    assert doc.status == "corrected"
+    assert [(text[f.predicate.start:f.predicate.end], f.predicate.label,
+             [(text[a.start:a.end], a.label) for a in f.arguments]) for f in doc.frames] == [
+        ("said", "say.01", [("The Acme Corp", "ARG0"), ("Bob visited Paris today", "ARG1")]),
+        ("visited", "visit.01", [("Bob", "ARG0"), ("Paris", "ARG1")])]
+    assert isinstance(doc.frames[0], Frame) and doc.frames[0].predicate == Span(14, 18, "say.01")
