@@ -122,14 +122,17 @@ def _task_result(job, task, result, train_data, dev_data, wall) -> dict:
         out.update(dev_f1=report.accuracy, accuracy=report.accuracy, support=report.support,
                    per_label={k: v.f1 for k, v in report.per_label.items()}, confusion=report.confusion)
     else:
-        t0 = time.perf_counter()
-        found = fp32.find_predicates([e.text for e in dev_data])
-        end_to_end = evaluate_frames(dev_data, fp32.predict_frames([e.text for e in dev_data], found))
         out.update(dev_f1=report.f1, precision=report.overall.precision, recall=report.overall.recall,
                    support=report.overall.support, per_label={k: v.f1 for k, v in report.per_label.items()},
                    per_label_support={k: v.support for k, v in report.per_label.items()},
-                   predicate_f1=evaluate_predicates(dev_data, found).f1, end_to_end_f1=end_to_end.f1,
-                   predicate_train_s=round(result.finder.seconds, 1), end_to_end_predict_s=round(time.perf_counter() - t0, 1))
+                   predicate_f1=None, end_to_end_f1=None)
+        if result.finder is not None:
+            t0 = time.perf_counter()
+            found = fp32.find_predicates([e.text for e in dev_data])
+            end_to_end = evaluate_frames(dev_data, fp32.predict_frames([e.text for e in dev_data], found))
+            out.update(predicate_f1=evaluate_predicates(dev_data, found).f1, end_to_end_f1=end_to_end.f1,
+                       predicate_train_s=round(result.finder.seconds, 1),
+                       end_to_end_predict_s=round(time.perf_counter() - t0, 1))
         if result.finder is not None:
             int8.finder = Tagger(result.finder.model, result.finder.tokenizer, result.finder.meta(),
                                  max_length=result.config.max_length, quantize=True)
@@ -164,8 +167,10 @@ def _row(r: dict) -> str:
         return (f"{r['name']}: dev accuracy {r['accuracy']:.4f} (int8 {r['dev_int8']:.4f}); {r['wall_s'] / 60:.1f} min; "
                 f"{r['train_tokens_per_s']:.0f} train tok/s; peak {r['peak_rss_mib']:.0f} MiB")
     if r.get("task") == "frames":
-        return (f"{r['name']}: dev argument F1 {r['dev_f1']:.4f} (int8 {r['dev_int8']:.4f}), predicate F1 "
-                f"{r['predicate_f1']:.4f}, end-to-end {r['end_to_end_f1']:.4f}; {r['wall_s'] / 60:.1f} min; "
+        found = (f"predicate F1 {r['predicate_f1']:.4f}, end-to-end {r['end_to_end_f1']:.4f}"
+                 if r.get("predicate_f1") is not None else "no predicate finder")
+        return (f"{r['name']}: dev argument F1 {r['dev_f1']:.4f} (int8 {r['dev_int8']:.4f}), {found}; "
+                f"{r['wall_s'] / 60:.1f} min; "
                 f"{r['train_tokens_per_s']:.0f} train tok/s; peak {r['peak_rss_mib']:.0f} MiB")
     labels = " ".join(f"{k} {v:.3f}" for k, v in sorted(r["per_label"].items()))
     return (f"{r['name']}: dev F1 {r['dev_f1']:.4f} ({labels}); {r['wall_s'] / 60:.1f} min; "
@@ -193,7 +198,8 @@ def _task_table(results: list[dict]) -> str:
     rows = [f"| run | epochs | dev {figure} | int8 |{extra} wall | train tok/s | peak RSS |",
             "|" + "---|" * (7 if r0["task"] == "tags" else 9)]
     for r in results:
-        more = "" if r["task"] == "tags" else f" {r['predicate_f1']:.4f} | {r['end_to_end_f1']:.4f} |"
+        more = "" if r["task"] == "tags" else (f" {r['predicate_f1']:.4f} | {r['end_to_end_f1']:.4f} |"
+                                               if r.get("predicate_f1") is not None else " – | – |")
         rows.append(f"| {r['name']} | {r['config']['epochs']} | **{r['dev_f1']:.4f}** | {r['dev_int8']:.4f} |{more} "
                     f"{r['wall_s'] / 60:.1f} min | {r['train_tokens_per_s']:.0f} | {r['peak_rss_mib']:.0f} MiB |")
     per = sorted(r0["per_label"].items(), key=lambda kv: -r0.get("per_label_support", {}).get(kv[0], 0))

@@ -36,6 +36,11 @@ class TrainConfig:
                 "characters for the embedded model), added to BERT's vector there; 0: none"})
     freeze_embeddings: bool = field(default=False, metadata={
         "help": "keep the subword embedding matrix fixed: a quarter faster a step, as accurate on small data"})
+    predicate_finder: bool = field(default=True, metadata={
+        "help": "frames: train the predicate finder too (raw text then gets its frames; without it, only "
+                "given predicates)"})
+    predicate_vector: bool = field(default=False, metadata={
+        "help": "frames: give every word the predicate's BERT vector too (into the BiLSTM)"})
     suffix_buckets: int = field(default=0, metadata={
         "help": "buckets of a learned embedding of each word's last 3 letters into the BiLSTM (0: none)"})
     task: str = field(default="auto", metadata={

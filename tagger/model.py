@@ -49,6 +49,9 @@ class HeadConfig:
     # buckets of an embedding of each word's last letters into the BiLSTM (0: none; checkpoints
     # made before it load as 0): what a word's ending says of its part of speech
     suffix_buckets: int = 0
+    # frames, encoder "bilstm": every word's features also get the predicate's own BERT vector (the
+    # mean over its subwords), so each word is read against the predicate it is an argument of
+    predicate_vector: bool = False
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -90,7 +93,8 @@ class SequenceTagger(nn.Module):
         self.dropout = nn.Dropout(head.dropout)
         if head.encoder == "bilstm":
             self.casing = nn.Embedding(NUM_CASING, head.casing_dim, padding_idx=0)
-            extra = (head.casing_dim if self.indicator else 0) + (head.casing_dim if head.suffix_buckets else 0)
+            extra = ((head.casing_dim if self.indicator else 0) + (head.casing_dim if head.suffix_buckets else 0)
+                     + (hidden if self.with_predicate_vector else 0))
             self.lstm = nn.LSTM(
                 hidden + head.casing_dim + extra, head.lstm_hidden, batch_first=True, bidirectional=True
             )
@@ -113,6 +117,10 @@ class SequenceTagger(nn.Module):
             self.unseen = nn.Embedding(head.unseen_buckets, head.unseen_dim, padding_idx=0, _weight=start)
             self.unseen_proj = nn.utils.skip_init(nn.Linear, head.unseen_dim, hidden, bias=False)
             nn.init.zeros_(self.unseen_proj.weight)
+
+    @property
+    def with_predicate_vector(self) -> bool:
+        return self.head.task == "frames" and self.head.predicate_vector
 
     @property
     def indicator(self) -> bool:
@@ -143,6 +151,11 @@ class SequenceTagger(nn.Module):
             ids = torch.where(ids > 0, (ids - 1) % (self.head.unseen_buckets - 1) + 1, ids)  # any bucket count
             hidden = hidden + self.unseen_proj(self.unseen(ids))
         parts = [hidden, self.casing(batch["casing"][:, offset : offset + width])]
+        if self.with_predicate_vector and "predicate" in batch:
+            flags = batch["predicate"][:, offset : offset + width].unsqueeze(-1).to(hidden.dtype)
+            # shape: (batch, 1, hidden): the mean of the predicate's subword vectors, on every word
+            vector = (hidden * flags).sum(1, keepdim=True) / flags.sum(1, keepdim=True).clamp_min(1.0)
+            parts.append(vector.expand(-1, hidden.shape[1], -1))
         if self.indicator:
             parts.append(self.predicate(batch["predicate"][:, offset : offset + width]))
         if self.head.suffix_buckets:

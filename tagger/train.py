@@ -200,7 +200,8 @@ def train(
                       lstm_hidden=config.lstm_hidden, dropout=config.dropout,
                       unseen_buckets=config.unseen_buckets if config.encoder == "bilstm" else 0,
                       task=task, predicate=config.predicate,
-                      suffix_buckets=config.suffix_buckets if config.encoder == "bilstm" else 0)
+                      suffix_buckets=config.suffix_buckets if config.encoder == "bilstm" else 0,
+                      predicate_vector=config.predicate_vector and config.encoder == "bilstm")
     model, tokenizer = _initial_model(config, head, warm_start)
     model.hf.get_input_embeddings().weight.requires_grad_(not config.freeze_embeddings)
     if model.head.encoder != "none":  # the transformer's own classifier is bypassed: no gradient to wait for
@@ -219,10 +220,12 @@ def train(
     if len(sample) < len(dev_data) and here.main:
         report = loop.evaluate(dev_data)
     finder = senses = None
-    if task == "frames":  # the predicates of raw text: a spans model over the same sentences
+    if task == "frames" and config.predicate_finder:  # the predicates of raw text: a spans model over the same sentences
         finder = train([predicate_example(e) for e in train_data], [predicate_example(e) for e in dev_data],
                        replace(config, task="spans"), labels=["V"], progress=progress, should_cancel=should_cancel,
                        device=device, epoch_dev=epoch_dev)
+        senses = common_senses(train_data)
+    elif task == "frames":
         senses = common_senses(train_data)
     seconds = time.perf_counter() - started
     return TrainResult(model.eval(), tokenizer, config, report, history, warnings, fingerprint(train_data),

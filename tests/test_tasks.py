@@ -402,3 +402,20 @@ def test_suffix_features_train_save_and_reload_and_old_heads_have_none(tiny_base
     [enc] = TextEncoder(tokenizer, 64).encode(["playing plays"])
     assert len(set(enc.suffix)) == 2 and enc.suffix[0] == enc.suffix[1]  # play ##ing: one word, one suffix
     assert HeadConfig.from_dict({"tags": ["O", "X"]}).suffix_buckets == 0
+
+
+@pytest.mark.parametrize("predicate, vector", [("indicator", False), ("both", True)])
+def test_each_way_of_telling_the_predicate_trains_saves_and_reloads(tiny_base, tmp_path, predicate, vector):
+    from tagger.predict import Tagger
+    from tagger.train import TrainConfig, train
+
+    result = train(srl_corpus(30, seed=2), [], TrainConfig(base_model=tiny_base, task="frames", predicate=predicate,
+                                                           predicate_vector=vector, predicate_finder=vector,
+                                                           **{**TINY, "epochs": 2}))
+    folder = result.save(tmp_path / "m")
+    assert (folder / "predicates").is_dir() is vector  # --no-predicate-finder: given predicates only
+    dev = srl_corpus(5, seed=9)
+    texts, predicates = [e.text for e in dev], [[f.predicate for f in e.frames] for e in dev]
+    loaded = Tagger.load(folder)
+    assert loaded.model.head.predicate == predicate and loaded.model.head.predicate_vector is vector
+    assert loaded.predict_frames(texts, predicates) == result.tagger().predict_frames(texts, predicates)
