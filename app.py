@@ -10,6 +10,7 @@ ANYONE, STAFF, ADMIN = {"admin", "reviewer", "annotator"}, {"admin", "reviewer"}
 PAGES = [  # path, title, icon, who sees it in team mode (the services check each call as well)
     ("pages/tag.py", "Tag", ":material/label:", ANYONE),
     ("pages/annotate.py", "Annotate", ":material/edit_note:", ANYONE),
+    ("pages/review.py", "Review", ":material/rate_review:", STAFF),
     ("pages/data.py", "Data", ":material/database:", STAFF),
     ("pages/train.py", "Train", ":material/model_training:", STAFF),
     ("pages/models.py", "Models", ":material/inventory_2:", STAFF),

@@ -87,7 +87,8 @@ POLICY: dict[str, Rule] = {
              "broken_pins"),
     **_rules(STAFF, "document", "pin_correction", "unpin_correction"),
     # Review: assignment, adjudication, agreement
-    **_rules(STAFF, "project", "assign_documents", "assignments", "review_queue", "agreement"),
+    **_rules(STAFF, "project", "assign_documents", "assignments", "review_queue", "agreement",
+             "project_annotators"),
     **_rules(STAFF, "document", "assign", "unassign", "annotations_of", "adjudicate", "adjudications"),
     # Settings, accounts and membership: admins
     **_rules(ADMIN, None, "create_project", "ensure_default_project", "accounts", "add_account", "set_role",

@@ -90,6 +90,12 @@ class ReviewServices:
             review.unassign(s, document_id, person)
             return review.assignees(s, document_id)
 
+    def project_annotators(self, project_id: int) -> list[str]:
+        """The names work can be assigned to on the Review page: the project's enabled annotators
+        (none in single-user mode, which has no accounts)."""
+        with self.factory() as s:
+            return [m.name for m in account_store.members(s, project_id) if m.role == "annotator" and not m.disabled]
+
     def assignments(self, project_id: int) -> dict[int, list[str]]:
         """``{document id: assignees}`` of the project's assigned documents."""
         with self.factory() as s:
