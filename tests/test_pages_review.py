@@ -13,6 +13,8 @@ import services.accounts as accounts
 from services import Services
 from tagger.spans import Span
 from tests.apptest import page, shown
+from tests.test_escaping import rendered
+from ui.text import md
 from ui.signin import ACTOR, CHECKED, SEEN
 
 PASSWORD = "correct horse battery"
@@ -76,7 +78,9 @@ def test_a_reviewer_adopts_one_correction_and_reads_the_agreement(team):
     assert not at.exception
     texts = shown(at)
     assert f"**{LINK_NAME}** (2 spans)" in texts and f"**{BOLD_NAME}** (2 spans)" in texts
-    assert not any("](javascript" in e.value or "****" in e.value for e in at.markdown)  # escaped, not a link
+    heads = [rendered(e.value) for e in at.markdown if e.value.endswith(md("(2 spans)"))]
+    assert {h.strong for h in heads} == {(LINK_NAME,), (BOLD_NAME,)}  # the names in bold, as typed
+    assert all(h.tags <= {"p", "strong"} and not h.autolinked for h in heads)
     assert any("“Paris” [17, 22) LOC" in text and LINK_NAME in text for text in texts)
     [frame] = at.dataframe
     table = frame.value
