@@ -117,11 +117,11 @@ def adjudicate_section(project) -> None:
     if lines:
         st.markdown("**Differences**")
         for (start, end, label), who in lines:
-            st.markdown(md(f"- “{doc.text[start:end]}” [{start}, {end}) {label}: {', '.join(who)} only"))
+            st.markdown("- " + md(f"“{doc.text[start:end]}” [{start}, {end}) {label}: {', '.join(who)} only"))
     else:
         st.success("They agree exactly.")
     gold = "adjudicated" if doc.status == "reviewed" else "not adjudicated yet"
-    st.markdown(md(f"**Gold** ({gold}; merge here: edit, then Accept in the editor or Save as gold)"))
+    st.markdown("**Gold** " + md(f"({gold}; to merge, edit here, then Accept in the editor or Save as gold)"))
     start = doc.spans if doc.status == "reviewed" else annotations[0].spans
     span_editor(layout(doc.text, units, start), start, project.labels, key=merge_key(doc), document_id=doc.id,
                 version=doc.version, on_accept=partial(save_merge, project, doc, start))
@@ -140,8 +140,9 @@ def agreement_section(project) -> None:
         st.info("Agreement needs documents that two annotators corrected.")
         return
     alpha = "–" if figures.alpha is None else f"{figures.alpha:.3f}"
-    st.markdown(md(f"Krippendorff's alpha (nominal, over tokens, every annotator): **{alpha}** over "
-                   f"{figures.documents} documents; {len(figures.disagreeing)} of them with a difference."))
+    st.markdown(md("Krippendorff's alpha (nominal, over tokens, every annotator): ") + f"**{md(alpha)}** "
+                + md(f"over {figures.documents} documents with two corrections or more; "
+                     f"{len(figures.disagreeing)} of them with a difference."))
     rows = []
     for pair in figures.pairs:
         kappa = None if pair.kappa is None else round(pair.kappa, 3)
