@@ -129,3 +129,46 @@ def test_two_annotators_correct_a_shared_document_and_a_reviewer_adjudicates(tea
         expect(main.get_by_text("Krippendorff's alpha")).to_be_visible()
     finally:
         svc.close()
+
+
+def test_a_reviewer_merges_two_corrections_in_the_editor_and_reads_the_agreement(team, review_home):
+    from services import Services
+    from tagger.spans import Span
+
+    text = "Frank flew to Lima with Gina ."
+    svc = Services(f"sqlite:///{review_home / 'seqlab.db'}")
+    try:
+        project = svc.project("Team NER")
+        doc = svc.save_for_correction(project.id, text)
+        svc.assign(doc.id, ["cat", "ann"])
+        frank, lima, gina = Span(0, 5, "PER"), Span(14, 18, "LOC"), Span(24, 28, "PER")
+        svc.submit_annotation(doc.id, [frank, lima], annotator="cat")  # misses Gina
+        svc.submit_annotation(doc.id, [frank, Span(14, 18, "PER")], annotator="ann")  # Lima as a person
+        page = team.page
+        signed_in(team, "rev")
+        team.go("Review")
+        main = page.get_by_test_id("stMain")
+        expect(page.get_by_role("combobox", name="Document", exact=True).first).to_have_value(
+            f"#{doc.id} · cat, ann · differ · {text}")
+        expect(page.get_by_role("button", name="Adopt cat's")).to_be_visible()
+        editor(page)  # the merge editor starts from the first correction: cat's
+        assert shown_spans(page) == [("Frank", "PER"), ("Lima", "LOC")]
+        label_word(team, "Gina", "1")
+        assert shown_spans(page) == [("Frank", "PER"), ("Lima", "LOC"), ("Gina", "PER")]
+        accept(team)
+        expect(main.get_by_text(f"Document #{doc.id}: the merged version is now its gold.")).to_be_visible()
+        gold = svc.document(doc.id)
+        assert gold.status == "reviewed" and gold.spans == (frank, lima, gina)
+        assert svc.adjudications(doc.id)[-1].adopted_from is None
+        table = main.get_by_test_id("stDataFrame")
+        expect(table).to_be_visible()
+        expect(main.get_by_text("Krippendorff's alpha")).to_be_visible()
+        figure = page.get_by_role("combobox", name="Disagreeing documents of")
+        expect(figure).to_have_value(re.compile(r" · \(all\)$"))
+        picked = page.get_by_role("combobox", name="Document", exact=True).nth(1).input_value()  # a disagreeing document
+        page.get_by_role("button", name="Open it to adjudicate").click()
+        team.wait_for_run()
+        expect(page.get_by_role("combobox", name="Document", exact=True).first).to_have_value(re.compile(f"^{re.escape(picked)} · "))
+        team.screenshot("review-agreement")
+    finally:
+        svc.close()
