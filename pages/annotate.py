@@ -101,11 +101,19 @@ def current_document(project, who: str):
             doc = services().document(doc_id)
         except SeqLabError:  # deleted meanwhile
             continue
-        if doc.project_id == project.id and (doc.id == asked or doc.status in ("new", "predicted")
-                                             or opened_key(doc.id) in st.session_state
-                                             or services().draft(doc.id, who) is not None):
+        if doc.project_id == project.id and not _someone_elses(project, doc, who) and (
+                doc.id == asked or doc.status in ("new", "predicted") or opened_key(doc.id) in st.session_state
+                or services().draft(doc.id, who) is not None):
             return _remember(doc)
     return _remember(next_of_queue(project, who))
+
+
+def _someone_elses(project, doc, who: str) -> bool:
+    """In an assigned queue: a document assigned to others only (not this person's to correct)."""
+    if not assigned_queue(project):
+        return False
+    people = services().assignees(doc.id)
+    return bool(people) and who not in people
 
 
 def _address_document() -> int | None:

@@ -187,11 +187,18 @@ class ReviewServices:
             return metrics.agreement(review.project_annotations(s, project_id))
 
     def _annotator_names(self, project_id: int, annotators: Sequence[str]) -> list[str]:
-        """The names, each once, in order; in team mode (accounts exist) each a member of the project."""
+        """The names, each once, in order; in team mode (accounts exist) each a member of the project.
+
+        A frames project cannot be assigned: its corrections are frames, which the annotations
+        table (spans) and the agreement figures do not hold yet.
+        """
         names = list(dict.fromkeys(a.strip() for a in annotators if a and a.strip()))
         if not names:
             raise SeqLabError("choose at least one annotator")
         with self.factory() as s:
+            if repo.get_project(s, project_id).task_kind == "frames":
+                raise SeqLabError("assignment and review cover spans and tags projects; frames projects are not "
+                                  "supported yet")
             if account_store.list_accounts(s):
                 members = {m.name for m in account_store.members(s, project_id)}
                 strangers = [n for n in names if n not in members]

@@ -190,3 +190,34 @@ def test_a_reviewer_of_another_project_reaches_none_of_its_review(svc, team):
         with pytest.raises(PermissionDenied, match="not a member of this project"):
             call()
     assert svc.document(doc.id).status == doc.status
+
+
+def test_a_frames_project_is_not_assigned(svc, team):
+    frames = svc.create_project("Frames", ["ARG0"], task_kind="frames")
+    with pytest.raises(SeqLabError, match="frames projects are not supported"):
+        svc.assign_documents(frames.id, ["ann", "ben"])
+
+
+def test_a_team_of_three_with_overlap_then_review_gives_training_the_adjudicated_gold(svc, team):
+    project, rev = team["project"], team["rev"]
+    rev.assign_documents(project.id, ["ann", "ben", "cat"], overlap=0.2, seed=3)
+    for who in ("ann", "ben", "cat"):  # each works through their own queue
+        acting = team[who]
+        while (doc := acting.next_assigned(project.id, annotator=who)) is not None:
+            spans = [ALICE, PARIS] if who != "cat" else [ALICE, Span(17, 22, "PER")]
+            acting.submit_annotation(doc.id, spans, annotator=who, expected_version=doc.version)
+        assert acting.assigned_progress(project.id, annotator=who).fraction == 1.0
+    shared = [d for d, people in svc.assignments(project.id).items() if len(people) == 2]
+    assert len(shared) == 4
+    trainable = {d.id for d in team["docs"] if d.split != "test"}  # the test split never trains
+    data = svc.training_documents(project.id)
+    assert set(data.train_ids + data.dev_ids) == trainable - set(shared)
+    assert sorted(item.document_id for item in rev.review_queue(project.id)) == sorted(shared)
+    figures = rev.agreement(project.id)
+    assert figures.documents == 4
+    for item in rev.review_queue(project.id):
+        rev.adjudicate(item.document_id, [ALICE, PARIS], reviewer="rev")
+    data = svc.training_documents(project.id)
+    assert set(data.train_ids + data.dev_ids) == trainable
+    gold = {svc.document(d).spans for d in shared}
+    assert gold == {(ALICE, PARIS)}
