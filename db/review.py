@@ -177,6 +177,15 @@ def project_annotations(session: Session, project_id: int, ids: Sequence[int] | 
     return out
 
 
+def statuses(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    """``{document id: status}`` of the given documents."""
+    out: dict[int, str] = {}
+    for start in range(0, len(ids), 500):
+        out.update(session.execute(select(Document.id, Document.status)
+                                   .where(Document.id.in_(ids[start:start + 500]))).all())
+    return out
+
+
 def _info(row: AnnotationRow) -> AnnotationInfo:
     return AnnotationInfo(row.document_id, row.annotator, _spans(row.spans), row.document_version, row.accepted_at)
 

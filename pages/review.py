@@ -1,4 +1,4 @@
-"""Review page (reviewers, admins): assign documents, adjudicate documents two or more annotators
+"""Review page (team mode; reviewers, admins): assign documents, adjudicate documents two or more annotators
 corrected (their spans side by side, the differences listed, adopt one or merge), and read the
 agreement between annotators, each figure opening the documents they disagree on."""
 
@@ -22,12 +22,11 @@ ERROR = "review_error"
 def assign_section(project) -> None:
     st.subheader("Assign")
     people = services().project_annotators(project.id)
-    if people:
-        chosen = st.multiselect("Annotators", people, default=people, key="review_annotators",
-                                help="The project's members (an admin adds members in Settings).")
-    else:  # single-user mode: no accounts, names as typed
-        typed = st.text_input("Annotators (names, separated by commas)", key="review_annotator_names")
-        chosen = [name.strip() for name in typed.split(",") if name.strip()]
+    if not people:
+        st.info("The project has no annotators yet: an admin adds accounts and members in Settings.")
+        return
+    chosen = st.multiselect("Annotators", people, default=people, key="review_annotators",
+                            help="The project's annotators (an admin adds members in Settings).")
     overlap = st.slider("Overlap (share of documents that two people correct)", 0, 50, 10, step=5,
                         format="%d %%", key="review_overlap")
     assigned = services().assignments(project.id)

@@ -155,7 +155,7 @@ class ReviewServices:
         """The project's documents with two or more corrections, those not adjudicated yet first."""
         with self.factory() as s:
             found = review.project_annotations(s, project_id)
-            status = {i: repo.get_document(s, i).status for i in found}
+            status = review.statuses(s, list(found))
         items = [ReviewItem(i, text, tuple(by), len({tuple(v) for v in by.values()}) == 1, status[i] == "reviewed")
                  for i, (text, by) in sorted(found.items())]
         return sorted(items, key=lambda item: item.adjudicated)
