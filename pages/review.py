@@ -43,6 +43,16 @@ def assign_section(project) -> None:
         st.session_state[NOTICE] = (f"Assigned {result.documents} documents ({result.overlapped} to two people): "
                                     f"{each}.")
         st.rerun()
+    with st.expander("Assign one document by hand"):
+        doc_id = st.number_input("Document id", min_value=1, step=1, key="review_hand_doc")
+        people_for_one = st.multiselect("To", people, key="review_hand_people")
+        if st.button("Assign it", key="review_hand_assign"):
+            try:
+                now = services().assign(int(doc_id), people_for_one)
+            except SeqLabError as exc:
+                st.error(md(str(exc)))
+                return
+            st.success(md(f"Document #{int(doc_id)} is assigned to {', '.join(now)}."))
 
 
 def differences(annotations) -> list[str]:

@@ -139,10 +139,10 @@ class ReviewServices:
             people = review.assignees(s, document_id)
             if people and annotator not in people:
                 raise PermissionDenied(f"document #{document_id} is not assigned to {annotator}")
+            review.save_annotation(s, document_id, annotator, spans)  # first: it records the version it was made on
             if len(people) < 2:
                 repo.save_spans(s, document_id, spans, annotator=annotator, source="human", status="corrected",
                                 expected_version=expected_version)
-            review.save_annotation(s, document_id, annotator, spans)
             repo.delete_draft(s, document_id, annotator)
             return repo.get_document(s, document_id)
 

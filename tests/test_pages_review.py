@@ -102,3 +102,15 @@ def test_an_annotators_queue_is_their_assignments_and_accept_keeps_their_own(tea
     at = as_person(svc, BOLD_NAME, "annotate", project_id=project.id)
     assert not at.exception
     assert at.session_state["annotate_doc"] == ids[2]  # not the first of the project: the first assigned to them
+
+
+def test_a_reviewer_assigns_one_document_by_hand(team):
+    svc, project = team
+    doc_id = max(int(i) for i in svc.documents_frame(project.id)["id"])
+    at = as_person(svc, "rev", "review", project_id=project.id)
+    at.number_input(key="review_hand_doc").set_value(doc_id)
+    at.multiselect(key="review_hand_people").set_value([BOLD_NAME])
+    at.button(key="review_hand_assign").click().run()
+    assert not at.exception
+    assert svc.assignees(doc_id) == [BOLD_NAME]
+    assert f"Document #{doc_id} is assigned to {BOLD_NAME}." in shown(at)

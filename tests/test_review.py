@@ -89,6 +89,7 @@ def test_a_document_with_one_assignee_takes_the_correction_as_gold(svc, team):
     team["rev"].assign(doc.id, ["cat"])
     saved = team["cat"].submit_annotation(doc.id, [ALICE], annotator="cat", expected_version=doc.version)
     assert saved.status == "corrected" and saved.spans == (ALICE,)
+    assert svc.annotations_of(doc.id)[0].document_version == doc.version  # the version it was made on
     assert svc.history(doc.id)[-1].annotator == "cat"
 
 
