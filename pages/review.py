@@ -152,7 +152,10 @@ def agreement_section(project) -> None:
     st.markdown(md("Krippendorff's alpha (nominal, over tokens, every annotator): ") + f"**{md(alpha)}** "
                 + md(f"over {figures.documents} documents with two corrections or more; "
                      f"{len(figures.disagreeing)} of them with a difference."))
-    rows = []
+    rows = [("every pair", "", "(all)", figures.documents, round(figures.exact_f1, 3), round(figures.overlap_f1, 3),
+             None, len(figures.disagreeing))]
+    rows += [("every pair", "", la.label, figures.documents, round(la.exact_f1, 3), round(la.overlap_f1, 3), None,
+              len(la.disagreeing)) for la in figures.labels]
     for pair in figures.pairs:
         kappa = None if pair.kappa is None else round(pair.kappa, 3)
         rows.append((pair.a, pair.b, "(all)", pair.documents, round(pair.exact_f1, 3), round(pair.overlap_f1, 3),
@@ -163,7 +166,8 @@ def agreement_section(project) -> None:
     st.dataframe(pd.DataFrame(rows, columns=["annotator A", "annotator B", "label", "documents", "exact F1",
                                              "overlap F1", "Cohen's kappa", "documents disagreeing"]),
                  hide_index=True, key="review_agreement_table")
-    choices = {f"{p.a} – {p.b} · (all)": p.disagreeing for p in figures.pairs if p.disagreeing}
+    choices = {f"every pair · {la.label}": la.disagreeing for la in figures.labels if la.disagreeing}
+    choices.update({f"{p.a} – {p.b} · (all)": p.disagreeing for p in figures.pairs if p.disagreeing})
     choices.update({f"{p.a} – {p.b} · {la.label}": la.disagreeing for p in figures.pairs for la in p.labels
                     if la.disagreeing})
     if not choices:

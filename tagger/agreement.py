@@ -11,7 +11,7 @@ import itertools
 import re
 from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .spans import Span
 
@@ -55,6 +55,9 @@ class Agreement:
     alpha: float | None  # nominal, tokens as units, annotators as coders; None when undefined
     documents: int  # documents with two or more annotations
     disagreeing: tuple[int, ...]
+    exact_f1: float | None = None  # every pair's comparisons pooled (micro), None without pairs
+    overlap_f1: float | None = None
+    labels: tuple[LabelAgreement, ...] = ()  # per label, every pair pooled
 
 
 def tokens(text: str) -> list[tuple[int, int]]:
@@ -146,8 +149,16 @@ def agreement(documents: Mapping[int, tuple[str, Mapping[str, Sequence[Span]]]])
     annotators = sorted({name for _, by in shared.values() for name in by})
     pairs = tuple(p for a, b in itertools.combinations(annotators, 2)
                   if (p := _pair(a, b, shared)) is not None)
+    # every pair's view of every document it shares, pooled: the project's figures per label
+    compared = [(i, by[p.a], by[p.b]) for p in pairs for i, (_, by) in sorted(shared.items()) if p.a in by and p.b in by]
+    ids, xs, ys = [c[0] for c in compared], [c[1] for c in compared], [c[2] for c in compared]
+    labels = sorted({s.label for spans in xs + ys for s in spans})
+    pooled = tuple(_label(label, ids, xs, ys) for label in labels)
+    pooled = tuple(replace(la, disagreeing=tuple(sorted(set(la.disagreeing)))) for la in pooled)
     return Agreement(pairs, _alpha(annotators, shared), len(shared),
-                     tuple(sorted({i for p in pairs for i in p.disagreeing})))
+                     tuple(sorted({i for p in pairs for i in p.disagreeing})),
+                     span_f1(xs, ys) if compared else None, span_f1(xs, ys, exact=False) if compared else None,
+                     pooled)
 
 
 def _pair(a: str, b: str, documents: Mapping[int, tuple[str, Mapping[str, Sequence[Span]]]]) -> PairAgreement | None:

@@ -72,3 +72,8 @@ def test_agreement_per_pair_and_label_names_the_disagreeing_documents():
     ann_cat = next(p for p in result.pairs if (p.a, p.b) == ("ann", "cat"))
     assert ann_cat.exact_f1 == 1.0 and ann_cat.kappa == 1.0 and ann_cat.disagreeing == ()
     assert 0 < result.alpha < 1
+    pooled = {la.label: la for la in result.labels}  # ann-ben, ann-cat, ben-cat over their documents
+    # LOC: ann-ben 2 + 1 spans (doc 1 both, doc 2 ann only), ann-cat 1 + 1, ben-cat 0 + 1; 2 of 3 matched each side
+    assert pooled["LOC"].disagreeing == (2,) and pooled["LOC"].spans == 6
+    assert pooled["LOC"].exact_f1 == pytest.approx(2 / 3)
+    assert result.exact_f1 is not None and agreement({}).exact_f1 is None
