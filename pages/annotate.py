@@ -588,6 +588,9 @@ if project.task_kind == "frames":  # frame mode: a row per predicate, one span e
     frame_mode(project, doc, active_tagger(project)[0], who)
     st.stop()
 doc = current_document(project, who)
+if doc is None and assigned_queue(project):
+    st.success("Nothing assigned to you is left to correct in this project: a reviewer assigns more on the Review page.")
+    st.stop()
 if doc is None:
     st.success("Nothing left to correct in this project. Add texts on the Tag or Data page, or train a model.")
     st.stop()

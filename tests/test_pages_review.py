@@ -114,3 +114,13 @@ def test_a_reviewer_assigns_one_document_by_hand(team):
     assert not at.exception
     assert svc.assignees(doc_id) == [BOLD_NAME]
     assert f"Document #{doc_id} is assigned to {BOLD_NAME}." in shown(at)
+
+
+def test_an_annotator_with_nothing_assigned_is_told_so(team):
+    svc, project = team
+    ids = sorted(int(i) for i in svc.documents_frame(project.id)["id"])
+    svc.assign(ids[0], [LINK_NAME])
+    at = as_person(svc, BOLD_NAME, "annotate", project_id=project.id)
+    assert not at.exception
+    assert at.session_state["annotate_doc"] is None
+    assert any("Nothing assigned to you is left to correct" in text for text in shown(at))

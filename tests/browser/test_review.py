@@ -89,7 +89,7 @@ def test_two_annotators_correct_a_shared_document_and_a_reviewer_adjudicates(tea
     label_word(team, "Paris", "2")
     assert shown_spans(page) == [("Alice", "PER"), ("Paris", "LOC")]
     accept(team)
-    expect(page.get_by_text("Nothing left to correct")).to_be_visible()
+    expect(page.get_by_text("Nothing assigned to you is left to correct")).to_be_visible()
 
     signed_in(team, BOLD_NAME)
     team.go("Annotate")
