@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import accounts as _accounts, audit as _audit, ledger as _ledger  # noqa: F401  (their tables are new ones: create_all makes them)
+from . import accounts as _accounts, audit as _audit, ledger as _ledger, review as _review  # noqa: F401  (their tables are new ones: create_all makes them)
 from .models import SCHEMA_VERSION, Base, SchemaInfo
 
 BUSY_TIMEOUT_MS = 30_000

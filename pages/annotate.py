@@ -16,6 +16,7 @@ import streamlit as st
 
 from services import PatternError, PermissionDenied, SeqLabError, Span, StaleDocument
 from ui import active_tagger, annotator, md, project_picker, selection_units, services, tokenizer
+from ui.signin import acting_actor
 from ui.editor.editor import sent, span_editor
 from ui.editor.model import Layout, layout, to_spans
 
@@ -65,6 +66,30 @@ def error_key(doc_id: int) -> str:
     return f"annotate_error_{doc_id}"
 
 
+def assigned_queue(project) -> bool:
+    """Team mode, an annotator, a project whose documents are assigned: the queue is the person's
+    assigned documents, and Accept stores their own correction (services.review)."""
+    actor = acting_actor()
+    return actor is not None and actor.role == "annotator" and services().has_assignments(project.id)
+
+
+def next_of_queue(project, who: str, after_id: int = 0):
+    """The next document to correct after ``after_id``, wrapping round to the first."""
+    if assigned_queue(project):
+        return services().next_assigned(project.id, who, after_id=after_id)
+    if after_id:
+        return services().next_document(project.id, after_id=after_id) or services().next_document(project.id)
+    return services().next_document(project.id)
+
+
+def store_correction(project, doc_id: int, spans, who: str, expected_version: int | None = None):
+    """Accept: the document's gold as before, or, in an assigned queue, the person's own correction
+    (which is the gold too unless the document is shared with someone else for review)."""
+    if assigned_queue(project):
+        return services().submit_annotation(doc_id, spans, annotator=who, expected_version=expected_version)
+    return services().save_correction(doc_id, spans, annotator=who, expected_version=expected_version)
+
+
 def current_document(project, who: str):
     """The document on screen: the remembered one (never changed under a person's hands, even when
     someone else corrects it meanwhile), the one in the address (a reload), else the next of the queue."""
@@ -76,11 +101,19 @@ def current_document(project, who: str):
             doc = services().document(doc_id)
         except SeqLabError:  # deleted meanwhile
             continue
-        if doc.project_id == project.id and (doc.id == asked or doc.status in ("new", "predicted")
-                                             or opened_key(doc.id) in st.session_state
-                                             or services().draft(doc.id, who) is not None):
+        if doc.project_id == project.id and not _someone_elses(project, doc, who) and (
+                doc.id == asked or doc.status in ("new", "predicted") or opened_key(doc.id) in st.session_state
+                or services().draft(doc.id, who) is not None):
             return _remember(doc)
-    return _remember(services().next_document(project.id))
+    return _remember(next_of_queue(project, who))
+
+
+def _someone_elses(project, doc, who: str) -> bool:
+    """In an assigned queue: a document assigned to others only (not this person's to correct)."""
+    if not assigned_queue(project):
+        return False
+    people = services().assignees(doc.id)
+    return bool(people) and who not in people
 
 
 def _address_document() -> int | None:
@@ -213,7 +246,7 @@ def on_accept(project, doc_id: int, who: str) -> None:
             return
         opened, value, spans = got
         try:
-            services().save_correction(value.document_id, spans, annotator=who, expected_version=value.version)
+            store_correction(project, value.document_id, spans, who, expected_version=value.version)
         except StaleDocument as exc:
             services().save_draft(doc_id, who, spans, base_version=value.version)
             st.session_state[conflict_key(doc_id)] = str(exc)
@@ -241,8 +274,7 @@ def move_on(project, doc_id: int, notice: str) -> None:
     """Forget the document's editor and open the next one of the queue."""
     for key in (opened_key(doc_id), latest_key(doc_id), conflict_key(doc_id), error_key(doc_id), attempts_key(doc_id)):
         st.session_state.pop(key, None)
-    nxt = services().next_document(project.id, after_id=doc_id) or services().next_document(project.id)
-    _remember(nxt)
+    _remember(next_of_queue(project, st.session_state.get("annotator", ""), after_id=doc_id))
     st.session_state[NOTICE] = notice
 
 
@@ -260,7 +292,7 @@ def load_stored(doc_id: int, who: str) -> None:
 def save_over(project, doc_id: int, who: str) -> None:
     """After a refused save: store this person's spans anyway (the stored ones stay in the history)."""
     spans = current_spans(st.session_state[opened_key(doc_id)])
-    _guarded(doc_id, lambda: (services().save_correction(doc_id, spans, annotator=who),
+    _guarded(doc_id, lambda: (store_correction(project, doc_id, spans, who),
                               move_on(project, doc_id, f"Saved your spans over document #{doc_id}; "
                                                        "the version they replaced is in its history.")))
 
@@ -539,8 +571,12 @@ follow_address()
 project = project_picker()
 who = annotator()
 st.title("Annotate")
-progress = services().queue_progress(project.id)
-st.progress(progress.fraction, text=f"{progress.done} of {progress.total} documents corrected")
+if assigned_queue(project):
+    progress = services().assigned_progress(project.id, who)
+    st.progress(progress.fraction, text=f"{progress.done} of {progress.total} documents assigned to you corrected")
+else:
+    progress = services().queue_progress(project.id)
+    st.progress(progress.fraction, text=f"{progress.done} of {progress.total} documents corrected")
 notice = st.session_state.pop(NOTICE, None)
 if notice:
     st.toast(md(notice))
@@ -552,6 +588,9 @@ if project.task_kind == "frames":  # frame mode: a row per predicate, one span e
     frame_mode(project, doc, active_tagger(project)[0], who)
     st.stop()
 doc = current_document(project, who)
+if doc is None and assigned_queue(project):
+    st.success("Nothing assigned to you is left to correct in this project: a reviewer assigns more on the Review page.")
+    st.stop()
 if doc is None:
     st.success("Nothing left to correct in this project. Add texts on the Tag or Data page, or train a model.")
     st.stop()

@@ -9,7 +9,8 @@ not caught here. Escaping text for HTML is the page's job: the store keeps texts
 model side (jobs, versions, activation), used by the Train and Models pages and the worker;
 ``patterns`` the term lists and regular expressions that suggest labels before a model;
 ``accounts`` signing in, accounts and membership, and ``policy`` who may call what:
-``Services(url).as_user(actor)`` checks every call against the actor's role and projects.
+``Services(url).as_user(actor)`` checks every call against the actor's role and projects;
+``review`` assignment, each annotator's own corrections, adjudication and agreement.
 """
 
 from .core import *  # noqa: F401,F403
@@ -19,10 +20,12 @@ from .audit import AuditServices
 from .ledger import LedgerServices
 from .patterns import PatternError, PatternInfo, PatternServices  # noqa: F401
 from .policy import ActingServices, Actor, PermissionDenied  # noqa: F401
+from .review import AssignResult, ReviewItem, ReviewServices  # noqa: F401
 from .training import TrainingServices
 
 
-class Services(CoreServices, PatternServices, TrainingServices, LedgerServices, AuditServices, AccountServices):
+class Services(CoreServices, PatternServices, TrainingServices, LedgerServices, AuditServices, AccountServices,
+               ReviewServices):
     """The app's operations on one database (``url``: a SQLAlchemy URL, default from db.session).
 
     Unbound, it is the system actor (worker, CLIs, single-user mode); :meth:`as_user` binds it to

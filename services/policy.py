@@ -4,7 +4,7 @@
 method is looked up in :data:`POLICY` (a method missing from it is refused, so a new one is
 closed until someone writes its rule), the actor's role is checked, and for a call about a
 project, document, model version or job the project's membership too (admins belong to every
-project). Arguments that name who did something (``annotator``, ``pinned_by``, ``created_by``)
+project). Arguments that name who did something (``annotator``, ``pinned_by``, ``created_by``, ``reviewer``)
 are the actor's name, whatever the caller passed: a signed-in person cannot act as another.
 
 The unbound Services (the worker, the CLIs, single-user mode) is the system actor: no checks.
@@ -25,7 +25,7 @@ from tagger.spans import SeqLabError
 ADMIN = frozenset({"admin"})
 STAFF = frozenset({"admin", "reviewer"})  # reviewers: annotate, review, train, activate
 ANYONE = frozenset({"admin", "reviewer", "annotator"})
-WHO_ARGUMENTS = ("annotator", "pinned_by", "created_by")
+WHO_ARGUMENTS = ("annotator", "pinned_by", "created_by", "reviewer")
 
 
 class PermissionDenied(SeqLabError):
@@ -72,6 +72,9 @@ POLICY: dict[str, Rule] = {
     **_rules(ANYONE, "document", "document", "save_correction", "save_frames_correction", "save_draft", "draft",
              "discard_draft", "history", "queue_reason"),
     **_rules(ANYONE, "version", "version", "load_tagger"),
+    # assigned work (services/review.py): an annotator submits only on documents assigned to them
+    **_rules(ANYONE, "project", "has_assignments", "next_assigned", "assigned_progress"),
+    **_rules(ANYONE, "document", "submit_annotation", "assignees"),
     # Data, Train, Models, review: reviewers and admins
     **_rules(STAFF, "project", "documents_page", "documents_frame", "preview_upload", "import_file",
              "export_jsonl", "export_column", "start_training", "training_defaults", "training_summary",
@@ -83,12 +86,17 @@ POLICY: dict[str, Rule] = {
              "ledger_summaries", "ledger_entries", "ledger_entries_of", "ledger_entry", "error_cells",
              "broken_pins"),
     **_rules(STAFF, "document", "pin_correction", "unpin_correction"),
+    # Review: assignment, adjudication, agreement
+    **_rules(STAFF, "project", "assign_documents", "assignments", "review_queue", "agreement",
+             "project_annotators"),
+    **_rules(STAFF, "document", "assign", "unassign", "annotations_of", "adjudicate", "adjudications"),
     # Settings, accounts and membership: admins
     **_rules(ADMIN, None, "create_project", "ensure_default_project", "accounts", "add_account", "set_role",
              "reset_password", "disable_account", "enable_account", "account", "set_team_mode"),
     **_rules(ADMIN, "project", "update_project", "add_label", "rename_label", "update_label", "add_pattern",
              "import_patterns", "update_pattern", "delete_patterns", "members", "add_member", "remove_member"),
 }
+GOLD_SAVES = ("save_correction", "save_frames_correction")  # write the document's spans directly
 ROLE_WORDS = {"admin": "an admin", "reviewer": "a reviewer", "annotator": "an annotator"}
 
 
@@ -135,6 +143,8 @@ class ActingServices:
                                        "an admin can add you to it")
             if name == "history" and self.actor.role == "annotator":
                 self._own_document(s, arguments["document_id"])
+            if name in GOLD_SAVES and self.actor.role == "annotator":
+                self._not_under_review(s, arguments["document_id"])
 
     def _own_document(self, session, document_id: int) -> None:
         """Annotators read the history of documents they worked on (an entry or a draft of theirs)."""
@@ -145,6 +155,16 @@ class ActingServices:
                 repo.get_draft(session, document_id, self.actor.name) is None:
             raise PermissionDenied(f"{self.actor.name} is an annotator: the history of a document is open to "
                                    "the people who worked on it, reviewers and admins")
+
+    def _not_under_review(self, session, document_id: int) -> None:
+        """An annotator saves a document's gold only when it is not shared out for review: a document
+        assigned to others, or to two or more people, takes their own correction (submit_annotation)."""
+        from db import review
+
+        people = review.assignees(session, document_id)
+        if people and (self.actor.name not in people or len(people) > 1):
+            raise PermissionDenied(f"{self.actor.name} is an annotator: document #{document_id} is assigned for "
+                                   "review, so its gold is saved by a reviewer; submit your own correction instead")
 
     def _visible(self, name: str, result: Any) -> Any:
         """``projects()``: only the actor's projects (admins see all)."""

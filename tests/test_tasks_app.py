@@ -214,7 +214,8 @@ def test_frame_mode_adds_predicates_and_stores_every_rows_arguments(page_svc):
     at = page("annotate", project_id=project.id)
     assert not at.exception and any("No predicate in this document yet" in t for t in shown(at))
     for word, sense in (("visited", "visit.01"), ("said", "say.01")):
-        box = at.selectbox(key=next(k for k in at.session_state if str(k).startswith("annotate_new_predicate_")))
+        # the box on screen: session state also keeps the key of the box before the last predicate
+        box = next(b for b in at.selectbox if str(b.key).startswith("annotate_new_predicate_"))
         box.select(next(o for o in box.options if o.startswith(word + " "))).run()
         at.text_input(key="annotate_new_sense_1").input(sense).run()
         at.button(key="annotate_add_predicate_1").click().run()
