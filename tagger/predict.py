@@ -100,7 +100,7 @@ class Tagger:
         rows = []
         for i, enc in enumerate(encoded):
             heads = word_heads(enc, words[i]) if units is not None else word_heads(enc)
-            scores = torch.zeros(len(heads), self.model.head.tags.__len__())
+            scores = torch.zeros(len(heads), len(self.model.head.tags))
             for j, k in enumerate(heads):
                 if k >= 0:
                     scores[j] = merged[i][k]

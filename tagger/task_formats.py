@@ -369,20 +369,19 @@ def write_frames_column(examples: Iterable[Example], dest) -> None:
         if tokens == previous:
             out.append(SENTENCE_BREAK + "\n")
         previous = tokens
-        for frame in ex.frames or (None,):
-            spans = [] if frame is None else [*frame.arguments, Span(frame.predicate.start, frame.predicate.end,
-                                                                      PREDICATE_TAG)]
-            for s in spans[:-1] if frame else ():
-                _check_field(s.label, "role", number)
-                if s.label == PREDICATE_TAG:
-                    raise f.FormatError(f"document {number}: the role {PREDICATE_TAG!r} is the predicate's own")
+        for frame in ex.frames or (None,):  # a sentence without frames: one block without a B-V
+            spans, sense_at = [], -1
             if frame is not None:
+                for a in frame.arguments:
+                    _check_field(a.label, "role", number)
+                    if a.label == PREDICATE_TAG:
+                        raise f.FormatError(f"document {number}: the role {PREDICATE_TAG!r} is the predicate's own")
                 _check_field(frame.predicate.label, "sense", number)
+                spans = [*frame.arguments, Span(frame.predicate.start, frame.predicate.end, PREDICATE_TAG)]
+                sense_at = next(k for k, (a, _) in enumerate(offsets) if a == frame.predicate.start)
             tags, _ = spans_to_tags(offsets, spans, "IOB2")
-            sense_at = offsets.index(next(o for o in offsets if o[0] == frame.predicate.start)) if frame else -1
-            lines = [f"{tok}\t{frame.predicate.label if k == sense_at else '-'}\t{tag}\n"
-                     for k, (tok, tag) in enumerate(zip(tokens, tags))]
-            out.append("".join(lines) + "\n")
+            out.append("".join(f"{tok}\t{frame.predicate.label if k == sense_at else '-'}\t{tag}\n"
+                               for k, (tok, tag) in enumerate(zip(tokens, tags))) + "\n")
     with f._open_dest(dest) as dest_file:
         dest_file.write("".join(out))
 
