@@ -109,32 +109,35 @@ def test_a_newly_activated_version_is_used_without_restarting(svc, project, trai
 # ----------------------------------------------------------------------------- Annotate
 
 
-def editor(at: AppTest):
-    """The span editor element on the page (AppTest shows a components v2 element as unknown)."""
+def editor(at: AppTest, nth: int | None = None):
+    """The span editor element on the page (AppTest shows a components v2 element as unknown);
+    with ``nth``, the nth of several (frame mode has one per predicate)."""
     found = [e for e in at.main if getattr(e, "proto", None) is not None
              and getattr(e.proto, "component_name", "") == "seqlab_span_editor"]
+    if nth is not None:
+        return found[nth]
     assert len(found) == 1, f"{len(found)} span editors on the page"
     return found[0]
 
 
-def editor_data(at: AppTest) -> dict:
+def editor_data(at: AppTest, nth: int | None = None) -> dict:
     """What the page sent to the browser: units, gaps, spans as unit ranges, document and version."""
-    return json.loads(editor(at).proto.json)
+    return json.loads(editor(at, nth).proto.json)
 
 
 def unit_index(at: AppTest, word: str) -> int:
     return editor_data(at)["units"].index(word)
 
 
-def send(at: AppTest, event: str, ranges, **changes) -> AppTest:
-    """Run the page as if the browser's editor sent ``event`` ("work", "accept" or "skip") with the
-    spans ``ranges`` [(first unit, last unit + 1, label)], for the document and version it shows
-    (``changes`` overrides them, e.g. an older version)."""
-    data = editor_data(at)
+def send(at: AppTest, event: str, ranges, nth: int | None = None, **changes) -> AppTest:
+    """Run the page as if the browser's editor (the ``nth`` one, when there are several) sent
+    ``event`` ("work", "accept" or "skip") with the spans ``ranges`` [(first unit, last unit + 1,
+    label)], for the document and version it shows (``changes`` overrides them, e.g. an older version)."""
+    data = editor_data(at, nth)
     value = {"doc": data["doc"], "version": data["version"], "revision": data["revision"],
              "seq": changes.pop("seq", 1), "spans": [list(r) for r in ranges], **changes}
     states = at._tree.get_widget_states()
-    element_id = editor(at).proto.id
+    element_id = editor(at, nth).proto.id
     if event == "work":
         state = WidgetState(id=element_id, json_value=json.dumps({"work": value}))
     else:

@@ -106,6 +106,14 @@ def srl_corpus(n: int, seed: int = 0) -> list[Example]:
     return out
 
 
+def task_file(write, examples) -> bytes:
+    """``examples`` written by ``write`` (write_tags_column, write_frames_column), each text once
+    (the store skips a repeated text), as the bytes of an upload."""
+    out = io.StringIO()
+    write(list({e.text: e for e in examples}.values()), out)
+    return out.getvalue().encode("utf-8")
+
+
 # ----------------------------------------------------------------------------- formats
 
 _token = st.text(alphabet=st.characters(codec="utf-8", categories=("L", "N", "P", "S")), min_size=1, max_size=6)

@@ -4,7 +4,6 @@ Tag page showing a tag under every word."""
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
@@ -15,17 +14,14 @@ from db.session import data_home, write_session
 from tagger.task_formats import write_tags_column
 from tests.apptest import page, shown
 from tests.conftest import FAST_TRAINING
-from tests.test_tasks import pos_corpus
+from tests.test_tasks import pos_corpus, task_file
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 TAGS = sorted({s.label for e in pos_corpus(80) for s in e.spans})
 
 
 def _file(examples) -> bytes:
-    """A tags column file of ``examples``, each text once (the store skips a repeated text)."""
-    out = io.StringIO()
-    write_tags_column(list({e.text: e for e in examples}.values()), out)
-    return out.getvalue().encode("utf-8")
+    return task_file(write_tags_column, examples)
 
 
 @pytest.fixture()
@@ -95,9 +91,7 @@ ROLES = sorted({a.label for e in srl_corpus(80) for f in e.frames for a in f.arg
 
 
 def _frames_file(examples) -> bytes:
-    out = io.StringIO()
-    write_frames_column(list({e.text: e for e in examples}.values()), out)
-    return out.getvalue().encode("utf-8")
+    return task_file(write_frames_column, examples)
 
 
 @pytest.fixture()
@@ -183,26 +177,10 @@ def _editors(at) -> list:
 
 
 def _send(at, k: int, event: str, ranges):
-    """The page run as if the k-th row's editor sent ``event`` with ``ranges`` (as tests/test_pages.send)."""
-    import json
+    """The page run as if the k-th row's editor sent ``event`` with ``ranges``."""
+    from tests.test_pages import send
 
-    from streamlit.components.v2.bidi_component.main import _make_trigger_id
-    from streamlit.proto.WidgetStates_pb2 import WidgetState
-
-    element = _editors(at)[k]
-    data = json.loads(element.proto.json)
-    value = {"doc": data["doc"], "version": data["version"], "revision": data["revision"], "seq": 1,
-             "spans": [list(r) for r in ranges]}
-    states = at._tree.get_widget_states()
-    if event == "work":
-        state = WidgetState(id=element.proto.id, json_value=json.dumps({"work": value}))
-    else:
-        state = WidgetState(id=_make_trigger_id(element.proto.id, "events"),
-                            json_trigger_value=json.dumps([{"event": event, "value": value}]))
-    kept = [w for w in states.widgets if w.id != state.id]
-    del states.widgets[:]
-    states.widgets.extend([*kept, state])
-    return at._run(states)
+    return send(at, event, ranges, nth=k)
 
 
 def test_frame_mode_adds_predicates_and_stores_every_rows_arguments(page_svc):

@@ -4,26 +4,18 @@ tag's key relabels it and moves on), and the accepted correction is what the exp
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from playwright.sync_api import expect
 
 from tagger.formats import read
 from tagger.task_formats import write_tags_column
-from tests.browser.steps import accept, choose_project, download, editor, unfocus
-from tests.test_tasks import POS, pos_corpus
+from tests.browser.steps import accept, choose_project, download, editor, unfocus, upload_and_import
+from tests.test_tasks import POS, pos_corpus, task_file
 
 pytestmark = pytest.mark.browser
 
 NAME = "POS journey"
 TAGS = sorted(set(POS.values()) | {"PROPN"})
-
-
-def tags_file(examples) -> bytes:
-    out = io.StringIO()
-    write_tags_column(list({e.text: e for e in examples}.values()), out)
-    return out.getvalue().encode()
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +36,8 @@ def test_a_tags_project_imports_tags_corrects_a_word_by_keyboard_and_exports_it(
     # Data: a tags file in, the same file out.
     app.open("Data")
     choose_project(app, NAME)
-    data = tags_file(pos_corpus(12, seed=4))
-    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
-        files=[{"name": "ewt.conllu", "mimeType": "application/octet-stream", "buffer": data}])
-    app.wait_for_run()
-    expect(page.get_by_text("Preview of ewt.conllu")).to_be_visible()
-    page.get_by_role("button", name="Import", exact=True).click()
-    app.wait_for_run()
+    data = task_file(write_tags_column, pos_corpus(12, seed=4))
+    upload_and_import(app, "ewt.conllu", data, documents=len(read(data, fmt="column").examples))
     assert download(app, "Download column file").encode() == data
 
     # Tag: a tag under every word; saved for correction with the model's tags as suggestions.
@@ -125,15 +112,8 @@ def test_a_frames_project_imports_frames_and_corrects_a_role_in_frame_mode(app, 
     # Data: a predicate-block file in, the same file out; a raw text to annotate.
     app.open("Data")
     choose_project(app, SRL)
-    out = io.StringIO()
-    write_frames_column(list({e.text: e for e in srl_corpus(8, seed=4)}.values()), out)
-    data = out.getvalue().encode()
-    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
-        files=[{"name": "up.txt", "mimeType": "text/plain", "buffer": data}])
-    app.wait_for_run()
-    expect(page.get_by_text("Preview of up.txt")).to_be_visible()
-    page.get_by_role("button", name="Import", exact=True).click()
-    app.wait_for_run()
+    data = task_file(write_frames_column, srl_corpus(8, seed=4))
+    upload_and_import(app, "up.txt", data, documents=len(read(data, fmt="column").examples))
     assert download(app, "Download column file").encode() == data
     text = "The Globex said Dave visited Berlin today ."
     services.save_for_correction(project.id, text)
