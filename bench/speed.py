@@ -74,7 +74,7 @@ def run(args) -> None:
             training[side].append(_spawn({**common, "kind": "train", "side": side, "save": out, "seed": 13 + r}))
             print(f"train {side} #{r}: {_short(training[side][-1])}", flush=True)
     model_dir = training["seqlab"][0]["saved"]
-    inference: dict[str, list[dict]] = {"pipeline": [], "seqlab": [], "seqlab-int8": []}
+    inference: dict[str, list[dict]] = {"pipeline": [], "seqlab": [], "seqlab-int8": [], "seqlab-onnx-int8": []}
     sides = list(inference)
     for r in range(args.infer_repeats):
         for side in sides if r % 2 == 0 else sides[::-1]:
@@ -105,6 +105,8 @@ def summarise(training, inference, memory) -> dict:
         "infer_words_per_s_fp32": s["infer_seqlab"]["words_per_s"] / s["infer_pipeline"]["words_per_s"],
         "infer_words_per_s_int8": s["infer_seqlab-int8"]["words_per_s"] / s["infer_pipeline"]["words_per_s"],
         "int8_f1_drop_points": 100 * (s["infer_seqlab"]["dev_f1"] - s["infer_seqlab-int8"]["dev_f1"]),
+        "infer_words_per_s_onnx_int8": s["infer_seqlab-onnx-int8"]["words_per_s"] / s["infer_pipeline"]["words_per_s"],
+        "onnx_int8_f1_drop_points": 100 * (s["infer_seqlab"]["dev_f1"] - s["infer_seqlab-onnx-int8"]["dev_f1"]),
         "train_f1_gap_points": 100 * (s["train_seqlab"]["dev_f1"] - s["train_trainer"]["dev_f1"]),
     }
     # the F1 gap seed by seed (both sides of a repeat share the seed) against the spread between seeds
@@ -114,13 +116,15 @@ def summarise(training, inference, memory) -> dict:
         side: 100 * (max(r["dev_f1"] for r in rows) - min(r["dev_f1"] for r in rows)) for side, rows in training.items()}
     s["app_memory_mib"] = memory["peak_rss_mib"]
     s["app_default_p50_ms"], s["app_default_p95_ms"] = memory["p50_ms"], memory["p95_ms"]
+    s["app_default_onnx_int8_p50_ms"] = memory["onnx_int8"]["p50_ms"]
+    s["app_default_onnx_int8_p95_ms"] = memory["onnx_int8"]["p95_ms"]
     return s
 
 
 def table(s: dict) -> str:
     """Markdown tables of the medians and ratios."""
     rows = ["| inference | words/s | 100-word paragraph p50 / p95 | dev F1 | peak RSS |", "|---|---|---|---|---|"]
-    for side in ("pipeline", "seqlab", "seqlab-int8"):
+    for side in ("pipeline", "seqlab", "seqlab-int8", "seqlab-onnx-int8"):
         r = s[f"infer_{side}"]
         rows.append(f"| {side} | {r['words_per_s']:.0f} | {r['p50_ms']:.1f} / {r['p95_ms']:.1f} ms | "
                     f"{r['dev_f1']:.4f} | {r['peak_rss_mib']:.0f} MiB |")
@@ -130,13 +134,15 @@ def table(s: dict) -> str:
         rows.append(f"| {side} | {r['tokens_per_s']:.0f} | {r['epoch_s']:.1f} | {r['dev_f1']:.4f} | {r['peak_rss_mib']:.0f} MiB |")
     q = s["ratios"]
     rows += ["", f"SeqLab / pipeline words/s: fp32 {q['infer_words_per_s_fp32']:.2f}x, int8 "
-             f"{q['infer_words_per_s_int8']:.2f}x (int8 F1 drop {q['int8_f1_drop_points']:.2f} points); "
+             f"{q['infer_words_per_s_int8']:.2f}x (int8 F1 drop {q['int8_f1_drop_points']:.2f} points), onnx-int8 "
+             f"{q['infer_words_per_s_onnx_int8']:.2f}x (F1 drop {q['onnx_int8_f1_drop_points']:.2f} points); "
              f"SeqLab / Trainer tokens/s: {q['train_tokens_per_s']:.2f}x (F1 gap of the medians "
              f"{q['train_f1_gap_points']:+.2f} points; seed by seed "
              f"{', '.join(f'{g:+.2f}' for g in s['train_f1_gap_by_seed_points'])}; spread between seeds: "
              f"SeqLab {s['train_f1_seed_spread_points']['seqlab']:.2f}, Trainer {s['train_f1_seed_spread_points']['trainer']:.2f}); "
              f"app process with the default model (BiLSTM + CRF, int8): {s['app_memory_mib']:.0f} MiB peak, "
-             f"100-word paragraph p50 {s['app_default_p50_ms']:.1f} ms / p95 {s['app_default_p95_ms']:.1f} ms"]
+             f"100-word paragraph p50 {s['app_default_p50_ms']:.1f} ms / p95 {s['app_default_p95_ms']:.1f} ms "
+             f"(onnx-int8: {s['app_default_onnx_int8_p50_ms']:.1f} / {s['app_default_onnx_int8_p95_ms']:.1f} ms)"]
     return "\n".join(rows)
 
 
@@ -286,7 +292,8 @@ def _predictor(job):
             return [[Span(e["start"], e["end"], e["entity_group"]) for e in found] for found in out]
 
         return predict
-    tagger = Tagger.load(job["model"], quantize=job["side"].endswith("int8"))
+    precision = job["side"].removeprefix("seqlab").removeprefix("-") or "fp32"
+    tagger = Tagger.load(job["model"], precision=precision)  # an ONNX export is made (or read from the cache) here, untimed
     return tagger.predict
 
 
@@ -301,7 +308,11 @@ def app_memory_worker(job: dict) -> dict:
     model, tokenizer = store.build(None, HeadConfig(tuple(tag_names(["LOC", "MISC", "ORG", "PER"]))))
     tagger = Tagger(model, tokenizer, quantize=True)
     tagger.predict([e.text for e in dev[:500]])
-    return {"peak_rss_mib": peak_rss_mib(), **_latency(tagger.predict, _paragraph(dev))}
+    out = {"peak_rss_mib": peak_rss_mib(), **_latency(tagger.predict, _paragraph(dev))}
+    onnx = Tagger(model, tokenizer, precision="onnx-int8")  # after the memory reading: it holds both
+    onnx.predict([e.text for e in dev[:64]])
+    out["onnx_int8"] = _latency(onnx.predict, _paragraph(dev))
+    return out
 
 
 WORKERS = {"train": train_worker, "infer": infer_worker, "app_memory": app_memory_worker}

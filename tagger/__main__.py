@@ -157,20 +157,21 @@ def _predict_parser(sub) -> None:
     p.set_defaults(run=_run_predict)
 
 
-PRECISIONS = ("int8", "fp32")
+def _precision_flag(p, what: str = "the model predicts") -> None:
+    from .config import FAST_PRECISION, PRECISIONS
 
-
-def _precision_flag(p) -> None:
-    p.add_argument("--precision", choices=PRECISIONS, default="int8",
-                   help="int8: dynamic int8 linear layers, the app's and worker's fast path (F1 within "
-                        "0.3 points of fp32, see bench/speed.py); fp32: the weights as trained (default: %(default)s)")
+    p.add_argument("--precision", choices=PRECISIONS, default=FAST_PRECISION,
+                   help=f"how {what}: int8, torch's dynamic int8 linear layers (the app's and the worker's fast "
+                        "path); fp32, the weights as trained; onnx-int8 / onnx-fp32, the transformer in ONNX "
+                        "Runtime, exported once per model folder and cached (see bench/speed.py for the figures; "
+                        "default: %(default)s)")
 
 
 def _load(args, **kwargs):
     """The model of ``args.model`` at ``args.precision``."""
     from .predict import Tagger
 
-    return Tagger.load(args.model, quantize=args.precision == "int8", **kwargs)
+    return Tagger.load(args.model, precision=args.precision, **kwargs)
 
 
 def _texts(args) -> list[str]:
@@ -312,16 +313,15 @@ def _compare_parser(sub) -> None:
                                    "sort the documents by what the new one does with their spans: learned (the new "
                                    "version reproduces them exactly, the old one did not), still wrong, regressed "
                                    "(the old one had them right), unchanged right. Documents are given by their "
-                                   "index in the file, from 0. Both versions predict in int8, as the app and the "
-                                   "worker do, unless --precision fp32.")
+                                   "index in the file, from 0. Both versions predict as the app and the worker do "
+                                   "(int8), unless --precision says otherwise.")
     p.add_argument("--old", required=True, help="the previous SeqLab model folder")
     p.add_argument("--new", required=True, help="the new SeqLab model folder")
     p.add_argument("--data", required=True, help="labelled file (column, JSONL): the corrections")
     _reading_flags(p)
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: learned, still_wrong, regressed, unchanged_right as lists of indices")
-    p.add_argument("--precision", choices=("int8", "fp32"), default="int8",
-                   help="int8 (the app's and the worker's fast path) or fp32 (default: %(default)s)")
+    _precision_flag(p, "both versions predict")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--fail-on-regressed", action="store_true",
                    help="exit with status 1 when any document regressed (for CI)")
@@ -333,9 +333,8 @@ def _run_compare(args) -> int:
     from .predict import Tagger
 
     data = _read(args.data, args)
-    quantize = args.precision == "int8"
-    old = Tagger.load(args.old, batch_size=args.batch_size, quantize=quantize)
-    new = Tagger.load(args.new, batch_size=args.batch_size, quantize=quantize)
+    old = Tagger.load(args.old, batch_size=args.batch_size, precision=args.precision)
+    new = Tagger.load(args.new, batch_size=args.batch_size, precision=args.precision)
     with tqdm(total=len(data), unit="text", file=sys.stderr, disable=len(data) < 500) as bar:
         ledger = compare(data, old, new, progress=lambda done: bar.update(done - bar.n))
     if args.json:
@@ -366,8 +365,7 @@ def _audit_parser(sub) -> None:
     p.add_argument("--data", required=True, help="labelled file (column, JSONL)")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds, 0 for none (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="write JSONL (one finding per line) instead of a list")
-    p.add_argument("--precision", choices=("int8", "fp32"), default="int8",
-                   help="how the fold models predict: int8 (as the app does) or fp32 (default: %(default)s)")
+    _precision_flag(p, "the fold models predict")
     _reading_flags(p)
     _config_flags(p)
     p.set_defaults(run=_run_audit)
@@ -387,7 +385,7 @@ def _run_audit(args) -> int:
     def fit(examples):
         result = train(examples, [], config, labels=labels)
         return Tagger(result.model, result.tokenizer, result.meta(), max_length=config.max_length,
-                      quantize=args.precision == "int8")
+                      precision=args.precision)
 
     with tqdm(total=args.folds, unit="fold", file=sys.stderr, disable=not args.folds) as bar:
         findings = audit(data, args.folds, fit, seed=config.seed, progress=lambda done, _: bar.update(done - bar.n))

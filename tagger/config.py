@@ -9,6 +9,11 @@ from dataclasses import dataclass, field
 from .model import DECODERS, ENCODERS, PREDICATE_FEATURES, TASKS
 from .spans import SeqLabError
 
+# how a model computes at inference: "fp32", the weights as trained; "int8", torch's dynamic int8
+# linear layers; "onnx-int8" / "onnx-fp32", the transformer in ONNX Runtime (tagger.runtime)
+PRECISIONS = ("int8", "fp32", "onnx-int8", "onnx-fp32")
+FAST_PRECISION = "int8"  # what the app, the worker and the CLI use unless told (bench/speed.py chose it)
+
 
 @dataclass(frozen=True)
 class TrainConfig:

@@ -8,6 +8,7 @@ window border is neither cut nor doubled.
 
 from __future__ import annotations
 
+import copy
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from . import store
+from .config import FAST_PRECISION, PRECISIONS
 from .encoding import Encoded, TextEncoder, Window, length_batches, unit_spans, with_predicate, word_heads
 from .model import SequenceTagger, content_mask
 from .schemes import tags_to_spans
@@ -61,8 +63,22 @@ class Tagger:
 
     def __init__(self, model: SequenceTagger, tokenizer, meta: dict | None = None,
                  max_length: int | None = None, stride: int = 64, batch_size: int = 32,
-                 quantize: bool = False):
-        self.model = quantize_int8(model.eval()) if quantize else model.eval()
+                 quantize: bool = False, precision: str | None = None, folder: str | Path | None = None):
+        """``precision``: one of :data:`PRECISIONS`; when None, :data:`FAST_PRECISION` if
+        ``quantize`` else fp32. ``folder``: the model's folder, where an ONNX export is cached by."""
+        precision = precision or (FAST_PRECISION if quantize else "fp32")
+        if precision not in PRECISIONS:
+            raise SeqLabError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.precision = precision
+        if precision == "int8":
+            self.model = quantize_int8(model.eval())
+        elif precision.startswith("onnx-"):
+            from .runtime import transformer_for
+
+            self.model = copy.copy(model.eval())  # the caller's model keeps computing in torch
+            self.model.runtime = transformer_for(model, precision, folder)
+        else:
+            self.model = model.eval()
         self.meta = meta or {}
         # windows as long as those the model was trained on, unless asked otherwise
         max_length = max_length or self.meta.get("train_config", {}).get("max_length", 256)
@@ -79,7 +95,7 @@ class Tagger:
     def load(cls, path: str | Path, **kwargs) -> "Tagger":
         """Load a SeqLab model folder (safetensors only); a frames model with its predicate finder."""
         model, tokenizer, meta = store.load(path)
-        tagger = cls(model, tokenizer, meta, **kwargs)
+        tagger = cls(model, tokenizer, meta, folder=path, **kwargs)
         if model.head.task == "frames" and (Path(path) / PREDICATES_DIR).is_dir():
             tagger.finder = cls.load(Path(path) / PREDICATES_DIR, **kwargs)
         return tagger

@@ -1,0 +1,118 @@
+"""The ONNX Runtime back end (precision onnx-int8 / onnx-fp32) against torch fp32."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tagger import runtime
+from tagger.__main__ import main
+from tagger.predict import Tagger, share_cpu
+from tagger.spans import SeqLabError
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQLAB_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def keys(predictions):
+    return [[s.key() for s in spans] for spans in predictions]
+
+
+@pytest.mark.parametrize("fixture", ["trained_dir", "trained_softmax_dir"])
+@pytest.mark.parametrize("precision", ["onnx-int8", "onnx-fp32"])
+def test_onnx_predicts_what_fp32_predicts(fixture, precision, corpus, request):
+    folder = request.getfixturevalue(fixture)
+    texts = [e.text for e in corpus[100:]]
+    fp32 = Tagger.load(folder).predict(texts)
+    fast = Tagger.load(folder, precision=precision)
+    assert fast.precision == precision and fast.model.runtime is not None
+    ours = fast.predict(texts)
+    assert keys(ours) == keys(fp32)
+    tolerance = 0.05 if precision == "onnx-int8" else 1e-4
+    for a, b in zip(fp32, ours):
+        for x, y in zip(a, b):
+            assert abs(x.score - y.score) <= tolerance
+
+
+def test_onnx_fp32_gives_torch_fp32_emissions(trained_dir):
+    torch_side, onnx_side = Tagger.load(trained_dir), Tagger.load(trained_dir, precision="onnx-fp32")
+    texts = ["Bob works at Globex in Berlin .", "Alice ."]
+    encoded = torch_side.encoder.encode(texts)
+    windows = torch_side.encoder.windows([len(e) for e in encoded])
+    for a, b in zip(torch_side._emissions(encoded, windows), onnx_side._emissions(encoded, windows)):
+        assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_the_export_is_cached_per_model_folder(trained_dir, _cache, monkeypatch):
+    Tagger.load(trained_dir, precision="onnx-int8")
+    exported = list(_cache.glob("onnx/*/transformer-int8.onnx"))
+    assert len(exported) == 1
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(runtime, "export", no_export)
+    again = Tagger.load(trained_dir, precision="onnx-int8")  # from the cache
+    assert again.predict(["Bob works at Globex ."]) == Tagger.load(trained_dir, precision="onnx-int8").predict(
+        ["Bob works at Globex ."])
+    with pytest.raises(AssertionError, match="exported again"):
+        Tagger.load(trained_dir, precision="onnx-fp32")  # another precision is another export
+    assert not list(_cache.glob("onnx/.export-*"))  # no half-written folder left behind
+
+
+def test_a_model_in_memory_is_exported_without_a_cache(trained_dir, _cache):
+    loaded = Tagger.load(trained_dir)
+    fast = Tagger(loaded.model, loaded.encoder.tokenizer, loaded.meta, precision="onnx-int8")
+    assert keys(fast.predict(["Bob works at Globex ."])) == keys(loaded.predict(["Bob works at Globex ."]))
+    assert not _cache.exists()
+    assert loaded.model.runtime is None  # the caller's model still computes in torch
+
+
+def test_a_session_per_thread_count(trained_dir):
+    fast = Tagger.load(trained_dir, precision="onnx-int8")
+    before = fast.predict(["Bob works at Globex ."])
+    try:
+        share_cpu(with_training=True)
+        assert fast.predict(["Bob works at Globex ."]) == before
+    finally:
+        share_cpu(with_training=False)
+    assert 1 in fast.model.runtime.sessions and len(fast.model.runtime.sessions) >= 1
+
+
+def test_a_frames_model_sends_the_predicate_as_segments(srl_model_dir):
+    folder, dev = srl_model_dir
+    texts, predicates = [e.text for e in dev], [[f.predicate for f in e.frames] for e in dev]
+    fp32 = Tagger.load(folder).predict_frames(texts, predicates)
+    fast = Tagger.load(folder, precision="onnx-fp32")
+    assert "token_type_ids" in fast.model.runtime.names
+    assert [[(f.predicate.key(), [a.key() for a in f.arguments]) for f in row] for row in fast.predict_frames(
+        texts, predicates)] == [[(f.predicate.key(), [a.key() for a in f.arguments]) for f in row] for row in fp32]
+
+
+@pytest.fixture(scope="module")
+def srl_model_dir(tiny_base, tmp_path_factory):
+    from tests.test_tasks import TINY, srl_corpus
+    from tagger.train import TrainConfig, train
+
+    result = train(srl_corpus(40, seed=1), [], TrainConfig(base_model=tiny_base, task="frames",
+                                                           predicate_finder=False, **{**TINY, "epochs": 4}))
+    return result.save(tmp_path_factory.mktemp("srl-onnx") / "model"), srl_corpus(8, seed=6)
+
+
+def test_an_unknown_precision_is_refused(trained_dir):
+    with pytest.raises(SeqLabError, match="precision must be one of"):
+        Tagger.load(trained_dir, precision="fp8")
+
+
+def test_the_cli_predicts_with_onnx(trained_dir, tmp_path, capsys):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("Bob works at Globex in Berlin .\nAlice .\n")
+    assert main(["predict", "--model", trained_dir, "--precision", "onnx-int8", str(texts)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    expected = Tagger.load(trained_dir).predict(texts.read_text().splitlines())
+    assert [[(s["start"], s["end"], s["label"]) for s in r["spans"]] for r in rows] == keys(expected)
