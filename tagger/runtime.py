@@ -20,6 +20,7 @@ import hashlib
 import inspect
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -171,14 +172,8 @@ def transformer_for(model, precision: str, folder: str | Path | None = None) -> 
                 except OSError:
                     pass
             finally:
-                if work.exists():
-                    _remove(work)
+                shutil.rmtree(work, ignore_errors=True)
         return OnnxTransformer.from_file(done, names)
     with tempfile.TemporaryDirectory(prefix="seqlab-onnx-") as tmp:
         return OnnxTransformer.from_file(export(model, Path(tmp), precision), names)
 
-
-def _remove(folder: Path) -> None:
-    for child in folder.iterdir():
-        child.unlink()
-    folder.rmdir()
