@@ -165,8 +165,7 @@ def transformer_for(model, precision: str, folder: str | Path | None = None) -> 
             target.parent.mkdir(parents=True, exist_ok=True)
             work = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
             try:
-                path = export(model, work, precision)
-                path.rename(work / done.name)
+                export(model, work, precision)  # writes work / done.name
                 try:
                     work.rename(target)  # atomic: another process may have finished first
                 except OSError:
