@@ -76,7 +76,8 @@ class Tagger:
             from .runtime import transformer_for
 
             self.model = copy.copy(model.eval())  # the caller's model keeps computing in torch
-            self.model.runtime = transformer_for(model, precision, folder)
+            if model.runtime is None:  # (a model from runtime.load_cached has its runtime already)
+                self.model.runtime = transformer_for(model, precision, folder, tokenizer)
         else:
             self.model = model.eval()
         self.meta = meta or {}
@@ -93,8 +94,17 @@ class Tagger:
 
     @classmethod
     def load(cls, path: str | Path, **kwargs) -> "Tagger":
-        """Load a SeqLab model folder (safetensors only); a frames model with its predicate finder."""
-        model, tokenizer, meta = store.load(path)
+        """Load a SeqLab model folder (safetensors only); a frames model with its predicate finder.
+
+        At an ONNX precision, a folder exported before loads from the cache without transformers
+        (``runtime.load_cached``): seconds less start-up."""
+        precision = kwargs.get("precision") or (FAST_PRECISION if kwargs.get("quantize") else "fp32")
+        loaded = None
+        if precision.startswith("onnx-"):
+            from .runtime import load_cached
+
+            loaded = load_cached(path, precision)
+        model, tokenizer, meta = loaded or store.load(path)
         tagger = cls(model, tokenizer, meta, folder=path, **kwargs)
         if model.head.task == "frames" and (Path(path) / PREDICATES_DIR).is_dir():
             tagger.finder = cls.load(Path(path) / PREDICATES_DIR, **kwargs)

@@ -12,22 +12,32 @@ folder's path with its weights file's size and modification time, the precision 
 versions of torch, transformers and onnxruntime. A model folder is never rewritten in place
 (``store.save`` renames a new folder into place), so a changed model has a new key. A model
 held only in memory is exported to a temporary folder, read, and the folder removed.
+
+Beside the graph the cache keeps the tokenizer as transformers built it (``tokenizer.json``) and
+what the transformer takes (``runtime.json``), so that a cached model loads without transformers
+at all (:func:`load_cached`): no BERT built in torch only to be replaced, and none of
+transformers' start-up, which was half of ``predict``'s (bench/cli_speed.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import logging
 import os
 import shutil
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from .spans import SeqLabError
+
+log = logging.getLogger(__name__)
 
 ONNX_PRECISIONS = ("onnx-int8", "onnx-fp32")
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -129,6 +139,8 @@ class OnnxTransformer:
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+            # no spinning after a run: the head's torch threads run next and need the cores
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self.sessions[threads] = ort.InferenceSession(self.data, options, providers=["CPUExecutionProvider"])
         return self.sessions[threads]
 
@@ -143,36 +155,158 @@ class OnnxTransformer:
 
 
 def _key(folder: Path, precision: str) -> str:
-    import onnxruntime
-    import transformers
-
     weights = folder / "model.safetensors"
     stat = weights.stat()
+    # versions from the installed packages' metadata: importing transformers costs seconds
     parts = [str(folder.resolve()), str(stat.st_size), str(stat.st_mtime_ns), precision,
-             torch.__version__, transformers.__version__, onnxruntime.__version__]
+             torch.__version__, version("transformers"), version("onnxruntime")]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
-def transformer_for(model, precision: str, folder: str | Path | None = None) -> OnnxTransformer:
+TOKENIZER_FILE, RUNTIME_FILE = "tokenizer.json", "runtime.json"
+
+
+def _graph(target: Path, precision: str) -> Path:
+    return target / f"transformer-{precision.removeprefix('onnx-')}.onnx"
+
+
+def _entry(folder: str | Path, precision: str) -> Path | None:
+    """The cache folder of ``folder`` (a model folder) at ``precision``; None for a folder that is
+    not one (a model held in memory)."""
+    if folder is None or not (Path(folder) / "model.safetensors").is_file():
+        return None
+    return cache_root() / "onnx" / _key(Path(folder), precision)
+
+
+def _write_tokenizer(tokenizer, names: tuple[str, ...], out: Path) -> None:
+    """What :func:`load_cached` needs of the tokenizer and the transformer, written into ``out``
+    (each file renamed into place, so a reader never sees half of one)."""
+    info = {"inputs": list(names), "pad_token_id": tokenizer.pad_token_id, "unk_token_id": tokenizer.unk_token_id,
+            "model_max_length": min(int(getattr(tokenizer, "model_max_length", 512) or 512), 1 << 30)}
+    for name, text in ((TOKENIZER_FILE, tokenizer.backend_tokenizer.to_str()), (RUNTIME_FILE, json.dumps(info))):
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}-", dir=out)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, out / name)
+
+
+def transformer_for(model, precision: str, folder: str | Path | None = None, tokenizer=None) -> OnnxTransformer:
     """The ONNX Runtime transformer of ``model`` at ``precision``: from the cache when ``folder``
-    (the model's folder) was exported before, else exported now (and cached when there is a folder)."""
+    (the model's folder) was exported before, else exported now (and cached when there is a
+    folder, with ``tokenizer`` when given, for :func:`load_cached`)."""
     _require()
     names = input_names(model.hf.base_model)
-    if folder is not None and (Path(folder) / "model.safetensors").is_file():
-        target = cache_root() / "onnx" / _key(Path(folder), precision)
-        done = target / f"transformer-{precision.removeprefix('onnx-')}.onnx"
-        if not done.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            work = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    target = _entry(folder, precision)
+    if target is None:
+        with tempfile.TemporaryDirectory(prefix="seqlab-onnx-") as tmp:
+            return OnnxTransformer.from_file(export(model, Path(tmp), precision), names)
+    done = _graph(target, precision)
+    if not done.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+        try:
+            export(model, work, precision)  # writes work / done.name
+            if tokenizer is not None:
+                _write_tokenizer(tokenizer, names, work)
             try:
-                export(model, work, precision)  # writes work / done.name
-                try:
-                    work.rename(target)  # atomic: another process may have finished first
-                except OSError:
-                    pass
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
-        return OnnxTransformer.from_file(done, names)
-    with tempfile.TemporaryDirectory(prefix="seqlab-onnx-") as tmp:
-        return OnnxTransformer.from_file(export(model, Path(tmp), precision), names)
+                work.rename(target)  # atomic: another process may have finished first
+            except OSError:
+                pass
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    elif tokenizer is not None and not (target / RUNTIME_FILE).is_file():  # cached before the tokenizer was
+        _write_tokenizer(tokenizer, names, target)
+    return OnnxTransformer.from_file(done, names)
+
+
+class CachedTokenizer:
+    """A ``tokenizers`` tokenizer answering the calls :class:`tagger.encoding.TextEncoder` makes of
+    a transformers fast tokenizer, with the same ids, offsets and words: transformers' fast
+    tokenizers hand the texts to this same backend, with truncation and padding off."""
+
+    is_fast = True
+
+    def __init__(self, backend, pad_token_id: int | None, unk_token_id: int | None, model_max_length: int):
+        backend.no_truncation()
+        backend.no_padding()
+        self.backend_tokenizer = backend
+        self.pad_token_id, self.unk_token_id, self.model_max_length = pad_token_id, unk_token_id, model_max_length
+
+    def __call__(self, text, add_special_tokens: bool = True, **_ignored) -> "_Encodings":
+        single = isinstance(text, str)
+        encodings = self.backend_tokenizer.encode_batch([text] if single else list(text),
+                                                        add_special_tokens=add_special_tokens)
+        return _Encodings(encodings, single)
+
+
+class _Encodings:
+    """``batch["input_ids"]``, ``batch["offset_mapping"]`` and ``batch.word_ids(i)``, as transformers gives them."""
+
+    def __init__(self, encodings, single: bool):
+        self.encodings, self.single = encodings, single
+        self.rows: dict[str, list] = {}  # each field read once: TextEncoder indexes it text by text
+
+    def __getitem__(self, key: str):
+        if key not in self.rows:
+            field = {"input_ids": "ids", "offset_mapping": "offsets"}[key]
+            self.rows[key] = [getattr(e, field) for e in self.encodings]
+        return self.rows[key][0] if self.single else self.rows[key]
+
+    def word_ids(self, i: int = 0) -> list[int | None]:
+        return self.encodings[i].word_ids
+
+
+class _Exported(torch.nn.Module):
+    """What stands in a loaded model for the transformers model when ONNX Runtime computes the
+    transformer: its sizes and its token-classification layer (the emissions of encoder "none")."""
+
+    def __init__(self, hidden_size: int, num_labels: int):
+        super().__init__()
+        self.config = SimpleNamespace(hidden_size=hidden_size, num_labels=num_labels)
+        self.classifier = torch.nn.Linear(hidden_size, num_labels)
+
+
+def load_cached(folder: str | Path, precision: str):
+    """``(model, tokenizer, meta)`` of the model folder ``folder`` with its transformer in ONNX
+    Runtime, built from the cache without transformers, or None when the folder has not been
+    exported at ``precision`` yet (or was by a version that kept no tokenizer): then load it with
+    :func:`tagger.store.load` and let :func:`transformer_for` export it."""
+    from safetensors import safe_open
+
+    from . import store
+    from .model import SequenceTagger
+
+    folder = Path(folder)
+    meta = store.read_meta(folder)
+    target = _entry(folder, precision)
+    if target is None or not all((target / n).is_file() for n in (RUNTIME_FILE, TOKENIZER_FILE)) \
+            or not _graph(target, precision).is_file():
+        return None
+    _require()
+    from tokenizers import Tokenizer
+
+    store.check_safe_dir(folder, require_weights=True)
+    head = store.head_config(meta, folder / store.META_FILE)
+    try:  # the cache's own files: one that cannot be read is a broken entry, made again
+        info = json.loads((target / RUNTIME_FILE).read_text(encoding="utf-8"))
+        tokenizer = CachedTokenizer(Tokenizer.from_file(str(target / TOKENIZER_FILE)), info["pad_token_id"],
+                                    info["unk_token_id"], int(info["model_max_length"]))
+        transformer = OnnxTransformer.from_file(_graph(target, precision), tuple(info["inputs"]))
+        transformer.session()
+    except Exception as exc:  # noqa: BLE001 - tokenizers and onnxruntime raise bare Exceptions
+        log.warning("the ONNX cache entry %s cannot be read (%s); exporting again", target, str(exc)[:200])
+        shutil.rmtree(target, ignore_errors=True)
+        return None
+    with store.load_errors(folder):
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        stand_in = _Exported(int(config["hidden_size"]), len(config.get("id2label") or {}) or len(head.tags))
+        with safe_open(str(folder / "model.safetensors"), "pt") as weights:
+            if not {"classifier.weight", "classifier.bias"} <= set(weights.keys()):
+                return None  # a transformer whose classifier is named otherwise: the full load
+            with torch.no_grad():  # copy_: a tensor of the wrong shape is an error, not a new layer
+                stand_in.classifier.weight.copy_(weights.get_tensor("classifier.weight"))
+                stand_in.classifier.bias.copy_(weights.get_tensor("classifier.bias"))
+        model = store.load_head(SequenceTagger(stand_in, head), folder)
+    model.runtime = transformer
+    return model.eval(), tokenizer, meta
 

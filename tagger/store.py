@@ -255,7 +255,7 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{meta_file} is not valid JSON: {str(exc)[:200]}") from exc
     if not isinstance(meta, dict):
         raise CheckpointError(f"{meta_file} is not a JSON object")
-    _head_config(meta, meta_file)
+    head_config(meta, meta_file)
     config = meta.get("train_config", {})
     max_length = config.get("max_length", 256) if isinstance(config, dict) else None
     if not _int_in(max_length, 8, 1_000_000):
@@ -264,7 +264,7 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return meta
 
 
-def _head_config(meta: dict[str, Any], meta_file: Path) -> HeadConfig:
+def head_config(meta: dict[str, Any], meta_file: Path) -> HeadConfig:
     """The head that ``meta`` describes; a CheckpointError naming the file if it describes none."""
     head = meta.get("head")
     if not isinstance(head, dict):
@@ -296,22 +296,27 @@ def load(path: str | Path, device: str = "cpu") -> tuple[SequenceTagger, Any, di
     path = Path(path)
     meta = read_meta(path)
     check_safe_dir(path, require_weights=True)
-    head = _head_config(meta, path / META_FILE)
-    with _load_errors(path):
+    head = head_config(meta, path / META_FILE)
+    with load_errors(path):
         # dtype pinned: transformers 5 would otherwise keep a half-precision checkpoint's dtype
         hf = AutoModelForTokenClassification.from_pretrained(path, use_safetensors=True,
                                                              dtype=torch.float32)
-        model = SequenceTagger(hf, head)
-        extra = path / HEAD_FILE
-        if extra.is_file():
-            missing, unexpected = model.load_state_dict(load_file(extra), strict=False)
-            wrong = [k for k in missing if not k.startswith("hf.")] + list(unexpected)
-            if wrong:
-                raise CheckpointError(f"{extra} does not match the model: {wrong[:5]}")
-        elif model.head_state():
-            raise CheckpointError(f"{path} has no {HEAD_FILE} but its head needs one")
+        model = load_head(SequenceTagger(hf, head), path)
         tokenizer = AutoTokenizer.from_pretrained(path)
     return model.to(device).eval(), tokenizer, meta
+
+
+def load_head(model: SequenceTagger, path: Path) -> SequenceTagger:
+    """``model`` with the head weights of the folder ``path`` (``seqlab_head.safetensors``) loaded."""
+    extra = path / HEAD_FILE
+    if extra.is_file():
+        missing, unexpected = model.load_state_dict(load_file(extra), strict=False)
+        wrong = [k for k in missing if not k.startswith("hf.")] + list(unexpected)
+        if wrong:
+            raise CheckpointError(f"{extra} does not match the model: {wrong[:5]}")
+    elif model.head_state():
+        raise CheckpointError(f"{path} has no {HEAD_FILE} but its head needs one")
+    return model
 
 
 # What transformers, safetensors and torch raise on a damaged folder: a config.json that is not a
@@ -320,7 +325,7 @@ _DAMAGED = (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeErr
 
 
 @contextmanager
-def _load_errors(path: Path):
+def load_errors(path: Path):
     """Turn the errors of loading a damaged folder into a CheckpointError naming the folder."""
     try:
         yield
@@ -338,7 +343,7 @@ def build(base_model: str | None, head: HeadConfig) -> tuple[SequenceTagger, Any
     """A fresh model on a base transformer; a matching token-classification head is kept."""
     quiet_transformers()
     folder = resolve_base_model(base_model)
-    with _load_errors(Path(folder)):
+    with load_errors(Path(folder)):
         return _build(folder, head)
 
 

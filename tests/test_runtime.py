@@ -116,3 +116,84 @@ def test_the_cli_predicts_with_onnx(trained_dir, tmp_path, capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     expected = Tagger.load(trained_dir).predict(texts.read_text().splitlines())
     assert [[(s["start"], s["end"], s["label"]) for s in r["spans"]] for r in rows] == keys(expected)
+
+
+# ------------------------------------------------ loading from the cache, without transformers
+
+@pytest.mark.parametrize("fixture", ["trained_dir", "trained_softmax_dir"])
+def test_a_cached_model_loads_without_transformers_and_predicts_the_same(fixture, corpus, request, monkeypatch):
+    folder = request.getfixturevalue(fixture)
+    texts = [e.text for e in corpus[100:]]
+    first = Tagger.load(folder, precision="onnx-int8")  # exports, and keeps the tokenizer beside the graph
+    assert not isinstance(first.model.hf, runtime._Exported)
+
+    from tagger import store
+
+    def no_full_load(*args, **kwargs):
+        raise AssertionError("loaded with transformers")
+
+    monkeypatch.setattr(store, "load", no_full_load)
+    again = Tagger.load(folder, precision="onnx-int8")
+    assert isinstance(again.model.hf, runtime._Exported)
+    assert isinstance(again.encoder.tokenizer, runtime.CachedTokenizer)
+    assert again.predict(texts) == first.predict(texts)  # same spans, same scores
+    assert [a.expected_errors for a in again.analyse(texts)] == [a.expected_errors for a in first.analyse(texts)]
+
+
+def test_a_cached_frames_model_with_its_finder_loads_without_transformers(srl_model_dir):
+    folder, dev = srl_model_dir
+    texts, predicates = [e.text for e in dev], [[f.predicate for f in e.frames] for e in dev]
+    first = Tagger.load(folder, precision="onnx-fp32")
+    again = Tagger.load(folder, precision="onnx-fp32")
+    assert isinstance(again.model.hf, runtime._Exported) and again.model.runtime.names == first.model.runtime.names
+    assert again.predict_frames(texts, predicates) == first.predict_frames(texts, predicates)
+
+
+def test_predict_from_the_cache_never_imports_transformers(trained_dir, _cache):
+    import os
+    import subprocess
+    import sys
+
+    Tagger.load(trained_dir, precision="onnx-int8")  # the export, in this process
+    script = ("import sys; from tagger.predict import Tagger; "
+              f"print(Tagger.load({trained_dir!r}, precision='onnx-int8').predict(['Bob works at Globex .'])[0]); "
+              "print(sorted(m for m in sys.modules if m.split('.')[0] == 'transformers'))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          env={**os.environ, "SEQLAB_CACHE": str(_cache)})
+    spans, imported = done.stdout.strip().splitlines()
+    assert imported == "[]"
+    assert "Span(" in spans
+
+
+def test_a_broken_cache_entry_is_exported_again(trained_dir, _cache):
+    before = Tagger.load(trained_dir, precision="onnx-int8").predict(["Bob works at Globex ."])
+    (entry,) = _cache.glob("onnx/*/")
+    (entry / runtime.RUNTIME_FILE).write_text("{not json")
+    again = Tagger.load(trained_dir, precision="onnx-int8")  # the full load, and a new export
+    assert not isinstance(again.model.hf, runtime._Exported)
+    assert again.predict(["Bob works at Globex ."]) == before
+    (entry,) = _cache.glob("onnx/*/")
+    (entry / "transformer-int8.onnx").write_bytes(b"not a graph")
+    assert Tagger.load(trained_dir, precision="onnx-int8").predict(["Bob works at Globex ."]) == before
+    assert isinstance(Tagger.load(trained_dir, precision="onnx-int8").model.hf, runtime._Exported)
+
+
+def test_a_classifier_of_the_wrong_shape_is_a_checkpoint_error(trained_softmax_dir, tmp_path):
+    import os
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from tagger.store import CheckpointError
+
+    folder = tmp_path / "model"
+    shutil.copytree(trained_softmax_dir, folder)
+    Tagger.load(folder, precision="onnx-fp32")  # cached
+    path = folder / "model.safetensors"
+    weights, stat = load_file(path), path.stat()
+    weights["classifier.weight"] = weights["classifier.weight"].T.contiguous()  # (hidden, tags): same bytes
+    save_file(weights, path, metadata={"format": "pt"})
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size  # the same cache key: the cached load reads the bad layer
+    with pytest.raises(CheckpointError, match="cannot be loaded"):
+        Tagger.load(folder, precision="onnx-fp32")
