@@ -339,8 +339,10 @@ def _record(factory: sessionmaker[Session], job: JobInfo, plan: JobPlan, result:
 
 def score_ledger(factory: sessionmaker[Session], version: VersionInfo, previous: VersionInfo | None,
                  should_cancel=lambda: False) -> str | None:
-    """Score the project's corrections with ``version`` against ``previous`` (both int8, as the app
-    predicts); None, or why it could not be done (the version is kept, its ledger is not)."""
+    """Score the project's corrections with ``version`` against ``previous`` (both at the fast
+    precision, as the app predicts: the new version's ONNX export is made and cached here, in the
+    job, not when the app first loads it); None, or why it could not be done (the version is kept,
+    its ledger is not)."""
     from tagger.predict import Tagger
     from tagger.train import TrainingCancelled
 

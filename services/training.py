@@ -156,7 +156,7 @@ class TrainingServices:
             return versions.activate(s, info.id) if activate else info
 
     def load_tagger(self, version: VersionInfo, quantize: bool = True) -> Tagger:
-        """The version's tagger; int8 by default (the fast path bench/speed.py shows keeps F1)."""
+        """The version's tagger; at the fast precision by default (tagger.config.FAST_PRECISION, which keeps F1)."""
         from tagger.predict import Tagger
 
         return Tagger.load(version.path, quantize=quantize)

@@ -161,10 +161,10 @@ def _precision_flag(p, what: str = "the model predicts") -> None:
     from .config import FAST_PRECISION, PRECISIONS
 
     p.add_argument("--precision", choices=PRECISIONS, default=FAST_PRECISION,
-                   help=f"how {what}: int8, torch's dynamic int8 linear layers (the app's and the worker's fast "
-                        "path); fp32, the weights as trained; onnx-int8 / onnx-fp32, the transformer in ONNX "
-                        "Runtime, exported once per model folder and cached (see bench/speed.py for the figures; "
-                        "default: %(default)s)")
+                   help=f"how {what}: onnx-int8 / onnx-fp32, the transformer in ONNX Runtime, exported once per "
+                        "model folder and cached (onnx-int8 is the app's and the worker's fast path); int8, "
+                        "torch's dynamic int8 linear layers; fp32, the weights as trained (see bench/cli_speed.py "
+                        "for the figures; default: %(default)s)")
 
 
 def _load(args, **kwargs):

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
+import shutil
 import sys
+import tempfile
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# the ONNX exports of the fast path (tagger.runtime), for this run only, shared by its app servers
+if "SEQLAB_CACHE" not in os.environ:
+    os.environ["SEQLAB_CACHE"] = tempfile.mkdtemp(prefix="seqlab-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["SEQLAB_CACHE"], True)
 
 from tagger.spans import Example, Span  # noqa: E402
 

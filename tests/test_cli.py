@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tagger.__main__ import main
+from tagger.config import FAST_PRECISION
 from tagger.formats import write_column, write_jsonl
 
 # Small enough to train in a few seconds on a busy CPU; the tiny BERT comes from conftest.
@@ -487,25 +488,25 @@ def test_a_line_of_only_u_feff_is_read_as_blank_with_a_warning(trained_dir, tmp_
     assert [r["text"] for r in parse_jsonl(out)] == ["Alice went", "Bob"]
 
 
-# ---------------------------------------------------------------- the fast path (int8) against fp32
+# ---------------------------------------------------------------- the fast paths against fp32
 
 
-def test_predict_evaluate_and_rank_default_to_int8_and_agree_with_fp32(trained_dir, dev_file, corpus, tmp_path, capsys):
+def test_predict_evaluate_and_rank_fast_paths_agree_with_fp32(trained_dir, dev_file, corpus, tmp_path, capsys):
     texts = tmp_path / "texts.txt"
     texts.write_text("\n".join(ex.text for ex in corpus[100:140]) + "\n", encoding="utf-8")
-    spans = {}
-    for precision in ("int8", "fp32"):
-        code, out, _ = run(["predict", "--model", trained_dir, texts, "--precision", precision], capsys)
+    spans, f1 = {}, {}
+    for precision in ("int8", "onnx-int8", "fp32", None):  # None: no flag, the default
+        flag = ["--precision", precision] if precision else []
+        code, out, _ = run(["predict", "--model", trained_dir, texts, *flag], capsys)
         assert code == 0
         spans[precision] = [[(s["start"], s["end"], s["label"]) for s in r["spans"]] for r in parse_jsonl(out)]
-    same = sum(a == b for a, b in zip(spans["int8"], spans["fp32"]))
-    assert same >= 0.95 * len(spans["fp32"]), f"int8 changed {len(spans['fp32']) - same} of 40 texts' spans"
-    f1 = {}
-    for precision in ("int8", "fp32"):
-        _, out, _ = run(["evaluate", "--model", trained_dir, "--data", dev_file, "--json", "--precision", precision],
-                        capsys)
+        _, out, _ = run(["evaluate", "--model", trained_dir, "--data", dev_file, "--json", *flag], capsys)
         f1[precision] = json.loads(out)["f1"]
-    assert abs(f1["int8"] - f1["fp32"]) <= 0.01, f1
+    assert spans[None] == spans[FAST_PRECISION] and f1[None] == f1[FAST_PRECISION]
+    for fast in ("int8", "onnx-int8"):
+        same = sum(a == b for a, b in zip(spans[fast], spans["fp32"]))
+        assert same >= 0.95 * len(spans["fp32"]), f"{fast} changed {len(spans['fp32']) - same} of 40 texts' spans"
+        assert abs(f1[fast] - f1["fp32"]) <= 0.01, f1
     code, out, _ = run(["rank", "--model", trained_dir, texts, "--precision", "fp32", "--top", "3"], capsys)
     assert code == 0 and len(parse_jsonl(out)) == 3
 

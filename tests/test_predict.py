@@ -7,6 +7,7 @@ import random
 import pytest
 import torch
 
+from tagger.config import FAST_PRECISION
 from tagger.predict import Tagger
 from tagger.spans import Span
 
@@ -132,12 +133,15 @@ def test_predictions_match_one_window_when_the_text_fits(trained_dir):
     assert short.predict([text]) == windowed.predict([text])
 
 
+@pytest.mark.parametrize("precision", ["int8", None])  # None: quantize=True, the fast path (onnx-int8)
 @pytest.mark.parametrize("fixture", ["trained_dir", "trained_softmax_dir"])
-def test_int8_fast_path_predicts_what_fp32_predicts(fixture, corpus, request):
+def test_int8_fast_path_predicts_what_fp32_predicts(fixture, precision, corpus, request):
     folder = request.getfixturevalue(fixture)
     texts = [e.text for e in corpus[100:]]
     fp32 = Tagger.load(folder).predict(texts)
-    int8 = Tagger.load(folder, quantize=True).predict(texts)
+    fast = Tagger.load(folder, quantize=True, precision=precision)
+    assert fast.precision == (precision or FAST_PRECISION)
+    int8 = fast.predict(texts)
     assert [[s.key() for s in spans] for spans in int8] == [[s.key() for s in spans] for spans in fp32]
     for a, b in zip(fp32, int8):
         for x, y in zip(a, b):
@@ -146,7 +150,7 @@ def test_int8_fast_path_predicts_what_fp32_predicts(fixture, corpus, request):
 
 def test_int8_fast_path_leaves_the_original_model_alone(trained_dir):
     tagger = Tagger.load(trained_dir)
-    fast = Tagger(tagger.model, tagger.encoder.tokenizer, tagger.meta, quantize=True)
+    fast = Tagger(tagger.model, tagger.encoder.tokenizer, tagger.meta, precision="int8")
     query = "hf.base_model.encoder.layer.0.attention.self.query"
     assert type(tagger.model.get_submodule(query)) is torch.nn.Linear
     assert type(fast.model.get_submodule(query)) is not torch.nn.Linear

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tagger.config import FAST_PRECISION
 from tagger.error_cells import ERROR_KINDS, OUTSIDE, Cell, confusion_cell, error_cell
 from ui import database_key, md, services
 from ui.ledger_view import PAGE_SIZE, document_actions, excerpt, side_by_side
@@ -38,7 +39,7 @@ def errors_section(project, version) -> None:
     dev_only = st.toggle("Only the dev documents (what the dev F1 is on)", value=True,
                          key=f"models_cells_dev_{version.id}")
     index = _cells(database_key(), version.id, summary.scored_at, dev_only)
-    st.caption(md(f"{index.scored} documents, as {version.name} tags them in the app (int8). "
+    st.caption(md(f"{index.scored} documents, as {version.name} tags them in the app ({FAST_PRECISION}). "
                   "Click a number to see its sentences."))
     kinds = st.columns(len(ERROR_KINDS))
     for col, kind in zip(kinds, ERROR_KINDS):
