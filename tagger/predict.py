@@ -66,7 +66,7 @@ class Tagger:
                  quantize: bool = False, precision: str | None = None, folder: str | Path | None = None):
         """``precision``: one of :data:`PRECISIONS`; when None, :data:`FAST_PRECISION` if
         ``quantize`` else fp32. ``folder``: the model's folder, where an ONNX export is cached by."""
-        precision = precision or (FAST_PRECISION if quantize else "fp32")
+        precision = _precision(precision, quantize)
         if precision not in PRECISIONS:
             raise SeqLabError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.precision = precision
@@ -98,7 +98,7 @@ class Tagger:
 
         At an ONNX precision, a folder exported before loads from the cache without transformers
         (``runtime.load_cached``): seconds less start-up."""
-        precision = kwargs.get("precision") or (FAST_PRECISION if kwargs.get("quantize") else "fp32")
+        precision = _precision(kwargs.get("precision"), kwargs.get("quantize", False))
         loaded = None
         if precision.startswith("onnx-"):
             from .runtime import load_cached
@@ -235,6 +235,11 @@ class Tagger:
                 results[i] = (_prediction(encoded[i], path, probs[row], tags, spans) if detailed
                               else Prediction(spans, 0.0, []))
         return results
+
+
+def _precision(precision: str | None, quantize: bool) -> str:
+    """The precision asked for; when none, :data:`FAST_PRECISION` if ``quantize`` else fp32."""
+    return precision or (FAST_PRECISION if quantize else "fp32")
 
 
 _ALL_THREADS = torch.get_num_threads()
