@@ -287,16 +287,6 @@ def load_cached(folder: str | Path, precision: str):
 
     store.check_safe_dir(folder, require_weights=True)
     head = store.head_config(meta, folder / store.META_FILE)
-    try:  # the cache's own files: one that cannot be read is a broken entry, made again
-        info = json.loads((target / RUNTIME_FILE).read_text(encoding="utf-8"))
-        tokenizer = CachedTokenizer(Tokenizer.from_file(str(target / TOKENIZER_FILE)), info["pad_token_id"],
-                                    info["unk_token_id"], int(info["model_max_length"]))
-        transformer = OnnxTransformer.from_file(_graph(target, precision), tuple(info["inputs"]))
-        transformer.session()
-    except Exception as exc:  # noqa: BLE001 - tokenizers and onnxruntime raise bare Exceptions
-        log.warning("the ONNX cache entry %s cannot be read (%s); exporting again", target, str(exc)[:200])
-        shutil.rmtree(target, ignore_errors=True)
-        return None
     with store.load_errors(folder):
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         stand_in = _Exported(int(config["hidden_size"]), len(config.get("id2label") or {}) or len(head.tags))
@@ -307,6 +297,16 @@ def load_cached(folder: str | Path, precision: str):
                 stand_in.classifier.weight.copy_(weights.get_tensor("classifier.weight"))
                 stand_in.classifier.bias.copy_(weights.get_tensor("classifier.bias"))
         model = store.load_head(SequenceTagger(stand_in, head), folder)
+    try:  # the cache's own files: one that cannot be read is a broken entry, made again
+        info = json.loads((target / RUNTIME_FILE).read_text(encoding="utf-8"))
+        tokenizer = CachedTokenizer(Tokenizer.from_file(str(target / TOKENIZER_FILE)), info["pad_token_id"],
+                                    info["unk_token_id"], int(info["model_max_length"]))
+        transformer = OnnxTransformer.from_file(_graph(target, precision), tuple(info["inputs"]))
+        transformer.session()
+    except Exception as exc:  # noqa: BLE001 - tokenizers and onnxruntime raise bare Exceptions
+        log.warning("the ONNX cache entry %s cannot be read (%s); exporting again", target, str(exc)[:200])
+        shutil.rmtree(target, ignore_errors=True)
+        return None
     model.runtime = transformer
     return model.eval(), tokenizer, meta
 
