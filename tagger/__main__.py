@@ -15,7 +15,8 @@ from tqdm import tqdm
 from .spans import Example, SeqLabError
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: a sub-command per task (train, predict, evaluate, rank, compare, audit)."""
     parser = argparse.ArgumentParser(prog="python -m tagger", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
@@ -24,7 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     _rank_parser(sub)
     _compare_parser(sub)
     _audit_parser(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
@@ -60,7 +65,7 @@ def _config_flags(p) -> None:
         extra = {"choices": ("auto", "spans", "tags", "frames")} if f.name == "task" else extra
         extra = {"choices": ("segment", "indicator", "both")} if f.name == "predicate" else extra
         help_ = f.metadata.get("help", f.name.replace("_", " "))
-        if kind is bool:  # --freeze-embeddings / --no-freeze-embeddings: bool("False") would be True
+        if kind is bool or "bool" in str(f.type):  # --freeze-embeddings / --no-freeze-embeddings: bool("False") would be True
             extra = {"action": argparse.BooleanOptionalAction}
         else:
             extra = {"type": kind, **extra}

@@ -50,6 +50,10 @@ class TrainConfig:
         "help": "frames: give every word the predicate's BERT vector too (into the BiLSTM)"})
     suffix_buckets: int = field(default=0, metadata={
         "help": "buckets of a learned embedding of each word's last 3 letters into the BiLSTM (0: none)"})
+    lexicon: bool | None = field(default=None, metadata={
+        "help": "give the BiLSTM each character's place in the words of jieba's Chinese dictionary "
+                "(349k words with their part of speech): word edges and names the base model cannot see; "
+                "unset: on when most of the training text is Chinese characters"})
     task: str = field(default="auto", metadata={
         "help": "spans (NER), tags (one tag per word, e.g. POS) or frames (SRL: predicates and their "
                 "arguments); auto: from the training file"})
@@ -68,6 +72,8 @@ class TrainConfig:
             raise SeqLabError(f"predicate must be one of {', '.join(PREDICATE_FEATURES)}, got {self.predicate!r}")
         if self.predicate != "segment" and self.encoder != "bilstm" and self.task == "frames":
             raise SeqLabError(f"predicate {self.predicate!r} feeds the BiLSTM: it needs encoder bilstm")
+        if self.lexicon not in (None, True, False):
+            raise SeqLabError(f"lexicon must be true, false or unset, got {self.lexicon!r}")
         if not 0 <= self.suffix_buckets <= 1 << 20 or self.suffix_buckets == 1:
             raise SeqLabError(f"suffix_buckets must be 0 or 2 .. {1 << 20}, got {self.suffix_buckets}")
         if not 0 <= self.unseen_buckets <= 1 << 20 or self.unseen_buckets == 1:

@@ -17,6 +17,7 @@ import zlib
 
 import torch
 
+from .lexicon import subword_bits
 from .schemes import AlignmentWarning, spans_to_tags
 from .spans import Example, SeqLabError
 
@@ -40,6 +41,8 @@ class Encoded:
     predicate: tuple[int, ...] = ()
     # per subword: the hashed bucket (1..) of its word's last letters, lowercased (suffix features)
     suffix: tuple[int, ...] = ()
+    # per subword: the bits of the dictionary words its characters are in (tagger.lexicon); () for none
+    lexicon: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -85,7 +88,8 @@ def casing_class(word: str) -> int:
 class TextEncoder:
     """Wraps a fast tokenizer: encode texts, cut windows, build padded batches."""
 
-    def __init__(self, tokenizer, max_length: int = 256, stride: int = 64):
+    def __init__(self, tokenizer, max_length: int = 256, stride: int = 64, lexicon: bool = False):
+        """``lexicon``: also give each subword its dictionary bits (:mod:`tagger.lexicon`)."""
         if not getattr(tokenizer, "is_fast", False):
             raise SeqLabError(
                 f"{type(tokenizer).__name__} is not a fast tokenizer; SeqLab needs the "
@@ -100,6 +104,7 @@ class TextEncoder:
         self.stride = max(0, min(stride, self.content_length // 2))
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.unk_id = tokenizer.unk_token_id
+        self.lexicon = lexicon
 
     def encode(self, texts: Sequence[str]) -> list[Encoded]:
         """Tokenize texts (no special tokens, no truncation) keeping character offsets."""
@@ -125,7 +130,9 @@ class TextEncoder:
         words = _words(offsets, [word_ids[k] for k in keep])
         casing = _casing(text, offsets, words)
         unseen = tuple(unseen_bucket(text[a:b]) if i == self.unk_id else 0 for i, (a, b) in zip(ids, offsets))
-        return Encoded(tuple(ids), tuple(offsets), tuple(words), tuple(casing), unseen, (), _suffixes(text, offsets, words))
+        lexicon = subword_bits(text, offsets) if self.lexicon else ()
+        return Encoded(tuple(ids), tuple(offsets), tuple(words), tuple(casing), unseen, (),
+                       _suffixes(text, offsets, words), lexicon)
 
     def windows(self, lengths: Sequence[int]) -> list[Window]:
         """Windows covering every subword of every text; long texts overlap by ``stride``."""
@@ -154,6 +161,7 @@ class TextEncoder:
         unseen = torch.zeros(size, dtype=torch.long)
         predicate = torch.zeros(size, dtype=torch.long)
         suffix = torch.zeros(size, dtype=torch.long)
+        lexicon = torch.zeros(size, dtype=torch.long)
         lengths = torch.zeros(len(windows), dtype=torch.long)
         tags = torch.full((len(windows), max(width, 1)), IGNORE, dtype=torch.long)
         for row, w in enumerate(windows):
@@ -168,11 +176,13 @@ class TextEncoder:
                 predicate[row, p : p + n] = torch.tensor(enc.predicate[w.start : w.end])
             if enc.suffix:
                 suffix[row, p : p + n] = torch.tensor(enc.suffix[w.start : w.end])
+            if enc.lexicon:
+                lexicon[row, p : p + n] = torch.tensor(enc.lexicon[w.start : w.end])
             lengths[row] = n
             if tag_ids is not None:
                 tags[row, :n] = torch.tensor(tag_ids[w.item][w.start : w.end])
         out = {"input_ids": input_ids, "attention_mask": attention, "casing": casing, "unseen": unseen,
-               "suffix": suffix, "lengths": lengths}
+               "suffix": suffix, "lexicon": lexicon, "lengths": lengths}
         if any(encoded[w.item].predicate for w in windows):
             out["predicate"] = predicate
         if tag_ids is not None:

@@ -18,6 +18,7 @@ from torch import nn
 
 from .crf import CRF, FORBIDDEN, allowed_transitions, decode_with_marginals, viterbi_np
 from .encoding import NUM_CASING
+from .lexicon import LEXICON_BITS
 
 DECODERS = ("softmax", "crf")
 ENCODERS = ("none", "bilstm")
@@ -52,6 +53,9 @@ class HeadConfig:
     # frames, encoder "bilstm": every word's features also get the predicate's own BERT vector (the
     # mean over its subwords), so each word is read against the predicate it is an argument of
     predicate_vector: bool = False
+    # encoder "bilstm": each subword's dictionary bits (tagger.lexicon: the words of jieba's Chinese
+    # dictionary it begins, continues, ends or is, by class), projected into the BiLSTM
+    lexicon: bool = False
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -96,7 +100,7 @@ class SequenceTagger(nn.Module):
         if head.encoder == "bilstm":
             self.casing = nn.Embedding(NUM_CASING, head.casing_dim, padding_idx=0)
             extra = ((head.casing_dim if self.indicator else 0) + (head.casing_dim if head.suffix_buckets else 0)
-                     + (hidden if self.with_predicate_vector else 0))
+                     + (hidden if self.with_predicate_vector else 0) + (head.casing_dim if head.lexicon else 0))
             self.lstm = nn.LSTM(
                 hidden + head.casing_dim + extra, head.lstm_hidden, batch_first=True, bidirectional=True
             )
@@ -105,6 +109,9 @@ class SequenceTagger(nn.Module):
             if head.suffix_buckets:
                 self.suffix = nn.Embedding(head.suffix_buckets, head.casing_dim, padding_idx=0)
             self.classifier = nn.Linear(2 * head.lstm_hidden, k)
+            if head.lexicon:
+                self.lexicon = nn.Linear(LEXICON_BITS, head.casing_dim)
+                self.register_buffer("lexicon_shifts", torch.arange(LEXICON_BITS), persistent=False)
         allowed, allowed_start = (word_transitions(len(head.tags)) if head.task == "tags"
                                   else allowed_transitions(head.tags))
         self.register_buffer("allowed", allowed, persistent=False)
@@ -170,6 +177,11 @@ class SequenceTagger(nn.Module):
         if self.head.suffix_buckets:
             ids = batch["suffix"][:, offset : offset + width]
             parts.append(self.suffix(torch.where(ids > 0, (ids - 1) % (self.head.suffix_buckets - 1) + 1, ids)))
+        if self.head.lexicon:
+            ids = batch["lexicon"][:, offset : offset + width]
+            # shape: (batch, content_len, LEXICON_BITS): the bits as 0/1 features
+            bits = (ids.unsqueeze(-1) >> self.lexicon_shifts) & 1
+            parts.append(self.lexicon(bits.to(hidden.dtype)))
         features = self.dropout(torch.cat(parts, dim=-1))
         # shape: (batch, content_len, 2 * lstm_hidden)
         out = bilstm(self.lstm, features, batch["lengths"])

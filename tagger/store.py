@@ -277,6 +277,7 @@ def head_config(meta: dict[str, Any], meta_file: Path) -> HeadConfig:
                               f"{MAX_TAGS:,} distinct tag names starting with \"O\"")
     checks = {"decoder": lambda v: v in DECODERS, "encoder": lambda v: v in ENCODERS,
               "dropout": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,
+              "lexicon": lambda v: isinstance(v, bool), "predicate_vector": lambda v: isinstance(v, bool),
               **{k: (lambda v, b=b: _int_in(v, *b)) for k, b in _HEAD_BOUNDS.items()}}
     for key, ok in checks.items():
         if key in head and not ok(head[key]):

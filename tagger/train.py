@@ -30,6 +30,7 @@ from . import store
 from .distributed import World, from_main, share, total, world
 from .encoding import IGNORE, TextEncoder, Window, align_tags, align_word_tags, with_predicate
 from .evaluate import Report, evaluate, evaluate_frames, evaluate_tags
+from .lexicon import mostly_chinese
 from .config import TrainConfig  # noqa: F401  (defined apart so the CLI builds its flags without importing this)
 from .model import HeadConfig, SequenceTagger, content_mask
 from .predict import PREDICATES_DIR, Tagger
@@ -188,6 +189,8 @@ def train(
         raise SeqLabError("no training documents")
     if config.task == "auto":
         config = replace(config, task="frames" if any(e.frames for e in train_data) else "spans")
+    if config.lexicon is None:
+        config = replace(config, lexicon=mostly_chinese(e.text for e in train_data))
     task = config.task
     if task == "frames":
         label_set = sorted(set(labels or ()) | {a.label for e in train_data for f in e.frames for a in f.arguments})
@@ -201,7 +204,8 @@ def train(
                       unseen_buckets=config.unseen_buckets if config.encoder == "bilstm" else 0,
                       task=task, predicate=config.predicate,
                       suffix_buckets=config.suffix_buckets if config.encoder == "bilstm" else 0,
-                      predicate_vector=config.predicate_vector and config.encoder == "bilstm")
+                      predicate_vector=config.predicate_vector and config.encoder == "bilstm",
+                      lexicon=config.lexicon and config.encoder == "bilstm")
     model, tokenizer = _initial_model(config, head, warm_start)
     model.hf.get_input_embeddings().weight.requires_grad_(not config.freeze_embeddings)
     if model.head.encoder != "none":  # the transformer's own classifier is bypassed: no gradient to wait for
@@ -209,7 +213,7 @@ def train(
             if name.startswith("classifier."):
                 param.requires_grad_(False)
     model.to(device)
-    encoder = TextEncoder(tokenizer, config.max_length, config.stride)
+    encoder = TextEncoder(tokenizer, config.max_length, config.stride, lexicon=model.head.lexicon)
     encoded, tag_ids, warnings = _aligned(encoder, train_data, model.head)
     windows = [w for w in encoder.windows([len(e) for e in encoded]) if w.end > w.start]
     if not windows:

@@ -17,7 +17,8 @@ from tagger.train import TrainConfig, train
 NAMES = ["甲乙", "丙丁", "戊己", "庚辛"]
 PLACES = ["东城", "西村", "南镇", "北港"]
 VERBS = ["见了", "到了", "想念"]
-CONFIG = dict(epochs=25, batch_size=8, lr=3e-3, head_lr=2e-2, max_length=32, lstm_hidden=32, dropout=0.0)
+CONFIG = dict(epochs=25, batch_size=8, lr=3e-3, head_lr=2e-2, max_length=32, lstm_hidden=32, dropout=0.0,
+              lexicon=False)  # the [UNK] embedding alone (tests/test_lexicon.py: the dictionary)
 
 
 def hidden_corpus(n: int, seed: int) -> list[Example]:

@@ -119,7 +119,8 @@ def unseen_warning(project: ProjectInfo, threshold: float = 0.2) -> None:
         return
     st.warning(md(f"{share:.0%} of this project's characters are unknown ([UNK]) to the base model "
                   f"'{project.base_model}': BERT sees each of them as the same symbol. Training learns an "
-                  "embedding for them, which helps, but a base model that knows the script does far better: "
+                  "embedding for them and, for Chinese text, reads where each character stands in the words "
+                  "of a dictionary (jieba's); both help, but a base model that knows the script does far better: "
                   "set a local Hugging Face folder (a Chinese BERT you have on disk, say) as the base model "
                   "in Settings."))
 
