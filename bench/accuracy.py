@@ -176,7 +176,7 @@ def _spawn(job: dict) -> dict:
 def _overrides(pairs: list[str]) -> dict:
     from tagger.train import TrainConfig
 
-    kinds = {f.name: type(getattr(TrainConfig(), f.name)) for f in fields(TrainConfig)}
+    kinds = {f.name: bool if "bool" in str(f.type) else type(getattr(TrainConfig(), f.name)) for f in fields(TrainConfig)}
     out = {}
     for pair in pairs:
         key, value = pair.split("=", 1)
