@@ -54,6 +54,9 @@ class TrainConfig:
         "help": "give the BiLSTM each character's place in the words of jieba's Chinese dictionary "
                 "(349k words with their part of speech): word edges and names the base model cannot see; "
                 "unset: on when most of the training text is Chinese characters"})
+    bigram_buckets: int = field(default=0, metadata={
+        "help": "buckets of a learned embedding of each subword with the next one (character bigrams in "
+                "Chinese) into the BiLSTM (0: none)"})
     task: str = field(default="auto", metadata={
         "help": "spans (NER), tags (one tag per word, e.g. POS) or frames (SRL: predicates and their "
                 "arguments); auto: from the training file"})
@@ -76,6 +79,8 @@ class TrainConfig:
             raise SeqLabError(f"lexicon must be true, false or unset, got {self.lexicon!r}")
         if not 0 <= self.suffix_buckets <= 1 << 20 or self.suffix_buckets == 1:
             raise SeqLabError(f"suffix_buckets must be 0 or 2 .. {1 << 20}, got {self.suffix_buckets}")
+        if not 0 <= self.bigram_buckets <= 1 << 20 or self.bigram_buckets == 1:
+            raise SeqLabError(f"bigram_buckets must be 0 or 2 .. {1 << 20}, got {self.bigram_buckets}")
         if not 0 <= self.unseen_buckets <= 1 << 20 or self.unseen_buckets == 1:
             raise SeqLabError(f"unseen_buckets must be 0 or 2 .. {1 << 20}, got {self.unseen_buckets}")
         for name in ("epochs", "batch_size", "max_length", "length_chunk"):

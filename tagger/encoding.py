@@ -43,6 +43,9 @@ class Encoded:
     suffix: tuple[int, ...] = ()
     # per subword: the bits of the dictionary words its characters are in (tagger.lexicon); () for none
     lexicon: tuple[int, ...] = ()
+    # per subword: the hashed bucket (1..) of its text and the next subword's (character bigrams in
+    # Chinese, where a subword is a character)
+    bigram: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -88,8 +91,10 @@ def casing_class(word: str) -> int:
 class TextEncoder:
     """Wraps a fast tokenizer: encode texts, cut windows, build padded batches."""
 
-    def __init__(self, tokenizer, max_length: int = 256, stride: int = 64, lexicon: bool = False):
-        """``lexicon``: also give each subword its dictionary bits (:mod:`tagger.lexicon`)."""
+    def __init__(self, tokenizer, max_length: int = 256, stride: int = 64, lexicon: bool = False,
+                 bigrams: bool = False):
+        """``lexicon``: also give each subword its dictionary bits (:mod:`tagger.lexicon`);
+        ``bigrams``: its bigram bucket."""
         if not getattr(tokenizer, "is_fast", False):
             raise SeqLabError(
                 f"{type(tokenizer).__name__} is not a fast tokenizer; SeqLab needs the "
@@ -104,7 +109,7 @@ class TextEncoder:
         self.stride = max(0, min(stride, self.content_length // 2))
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.unk_id = tokenizer.unk_token_id
-        self.lexicon = lexicon
+        self.lexicon, self.bigrams = lexicon, bigrams
 
     def encode(self, texts: Sequence[str]) -> list[Encoded]:
         """Tokenize texts (no special tokens, no truncation) keeping character offsets."""
@@ -132,7 +137,7 @@ class TextEncoder:
         unseen = tuple(unseen_bucket(text[a:b]) if i == self.unk_id else 0 for i, (a, b) in zip(ids, offsets))
         lexicon = subword_bits(text, offsets) if self.lexicon else ()
         return Encoded(tuple(ids), tuple(offsets), tuple(words), tuple(casing), unseen, (),
-                       _suffixes(text, offsets, words), lexicon)
+                       _suffixes(text, offsets, words), lexicon, _bigrams(text, offsets) if self.bigrams else ())
 
     def windows(self, lengths: Sequence[int]) -> list[Window]:
         """Windows covering every subword of every text; long texts overlap by ``stride``."""
@@ -162,6 +167,7 @@ class TextEncoder:
         predicate = torch.zeros(size, dtype=torch.long)
         suffix = torch.zeros(size, dtype=torch.long)
         lexicon = torch.zeros(size, dtype=torch.long)
+        bigram = torch.zeros(size, dtype=torch.long)
         lengths = torch.zeros(len(windows), dtype=torch.long)
         tags = torch.full((len(windows), max(width, 1)), IGNORE, dtype=torch.long)
         for row, w in enumerate(windows):
@@ -178,11 +184,13 @@ class TextEncoder:
                 suffix[row, p : p + n] = torch.tensor(enc.suffix[w.start : w.end])
             if enc.lexicon:
                 lexicon[row, p : p + n] = torch.tensor(enc.lexicon[w.start : w.end])
+            if enc.bigram:
+                bigram[row, p : p + n] = torch.tensor(enc.bigram[w.start : w.end])
             lengths[row] = n
             if tag_ids is not None:
                 tags[row, :n] = torch.tensor(tag_ids[w.item][w.start : w.end])
         out = {"input_ids": input_ids, "attention_mask": attention, "casing": casing, "unseen": unseen,
-               "suffix": suffix, "lexicon": lexicon, "lengths": lengths}
+               "suffix": suffix, "lexicon": lexicon, "bigram": bigram, "lengths": lengths}
         if any(encoded[w.item].predicate for w in windows):
             out["predicate"] = predicate
         if tag_ids is not None:
@@ -300,6 +308,14 @@ def _suffixes(text: str, offsets, words) -> tuple[int, ...]:
         span[1] = b
     buckets = {w: unseen_bucket("~" + text[a:b][-SUFFIX_LETTERS:].lower()) for w, (a, b) in spans.items()}
     return tuple(buckets[w] for w in words)
+
+
+def _bigrams(text: str, offsets) -> tuple[int, ...]:
+    """The bucket of each subword's text joined to the next subword's (the last one: to the end),
+    hashed like :func:`unseen_bucket`."""
+    pieces = [text[a:b].lower() for a, b in offsets]
+    return tuple(unseen_bucket("\x02" + piece + "\x03" + (pieces[k + 1] if k + 1 < len(pieces) else ""))
+                 for k, piece in enumerate(pieces))
 
 
 def _casing(text: str, offsets, words) -> list[int]:

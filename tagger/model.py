@@ -56,6 +56,9 @@ class HeadConfig:
     # encoder "bilstm": each subword's dictionary bits (tagger.lexicon: the words of jieba's Chinese
     # dictionary it begins, continues, ends or is, by class), projected into the BiLSTM
     lexicon: bool = False
+    # encoder "bilstm": buckets of an embedding of each subword with the next one (character bigrams
+    # in Chinese) into the BiLSTM (0: none; checkpoints made before it load as 0)
+    bigram_buckets: int = 0
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -100,7 +103,8 @@ class SequenceTagger(nn.Module):
         if head.encoder == "bilstm":
             self.casing = nn.Embedding(NUM_CASING, head.casing_dim, padding_idx=0)
             extra = ((head.casing_dim if self.indicator else 0) + (head.casing_dim if head.suffix_buckets else 0)
-                     + (hidden if self.with_predicate_vector else 0) + (head.casing_dim if head.lexicon else 0))
+                     + (hidden if self.with_predicate_vector else 0) + (head.casing_dim if head.lexicon else 0)
+                     + (head.unseen_dim if head.bigram_buckets else 0))
             self.lstm = nn.LSTM(
                 hidden + head.casing_dim + extra, head.lstm_hidden, batch_first=True, bidirectional=True
             )
@@ -112,6 +116,8 @@ class SequenceTagger(nn.Module):
             if head.lexicon:
                 self.lexicon = nn.Linear(LEXICON_BITS, head.casing_dim)
                 self.register_buffer("lexicon_shifts", torch.arange(LEXICON_BITS), persistent=False)
+            if head.bigram_buckets:
+                self.bigram = nn.Embedding(head.bigram_buckets, head.unseen_dim, padding_idx=0)
         allowed, allowed_start = (word_transitions(len(head.tags)) if head.task == "tags"
                                   else allowed_transitions(head.tags))
         self.register_buffer("allowed", allowed, persistent=False)
@@ -182,6 +188,9 @@ class SequenceTagger(nn.Module):
             # shape: (batch, content_len, LEXICON_BITS): the bits as 0/1 features
             bits = (ids.unsqueeze(-1) >> self.lexicon_shifts) & 1
             parts.append(self.lexicon(bits.to(hidden.dtype)))
+        if self.head.bigram_buckets:
+            ids = batch["bigram"][:, offset : offset + width]
+            parts.append(self.bigram(torch.where(ids > 0, (ids - 1) % (self.head.bigram_buckets - 1) + 1, ids)))
         features = self.dropout(torch.cat(parts, dim=-1))
         # shape: (batch, content_len, 2 * lstm_hidden)
         out = bilstm(self.lstm, features, batch["lengths"])

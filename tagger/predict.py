@@ -83,7 +83,8 @@ class Tagger:
         self.meta = meta or {}
         # windows as long as those the model was trained on, unless asked otherwise
         max_length = max_length or self.meta.get("train_config", {}).get("max_length", 256)
-        self.encoder = TextEncoder(tokenizer, max_length=max_length, stride=stride, lexicon=model.head.lexicon)
+        self.encoder = TextEncoder(tokenizer, max_length=max_length, stride=stride, lexicon=model.head.lexicon,
+                                   bigrams=model.head.bigram_buckets > 0)
         self.batch_size = batch_size
         self.device = next(model.parameters()).device
         self.finder: Tagger | None = None  # frames: the predicate finder, when the folder has one

@@ -182,3 +182,27 @@ def test_the_command_line_has_the_switch():
     assert args.lexicon is None
     assert parser.parse_args(["train", "--train", "t.txt", "--out", "m", "--lexicon"]).lexicon is True
     assert parser.parse_args(["train", "--train", "t.txt", "--out", "m", "--no-lexicon"]).lexicon is False
+
+
+def test_bigram_features_hash_neighbours_and_survive_save_and_load(tiny_base, tmp_path):
+    from transformers import AutoTokenizer
+
+    from tagger.encoding import TextEncoder
+
+    encoder = TextEncoder(AutoTokenizer.from_pretrained(tiny_base), bigrams=True)
+    [enc] = encoder.encode(["广州广州"])
+    assert enc.bigram[0] == enc.bigram[2] and len({enc.bigram[0], enc.bigram[1], enc.bigram[3]}) == 3
+    assert 0 not in enc.bigram and TextEncoder(AutoTokenizer.from_pretrained(tiny_base)).encode(["广州"])[0].bigram == ()
+    data = place_corpus(32, seed=1)
+    texts = [e.text for e in place_corpus(10, seed=3)]
+    result = train(data, [], TrainConfig(base_model=tiny_base, epochs=2, max_length=32, lstm_hidden=16,
+                                         lexicon=False, bigram_buckets=64))
+    result.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "seqlab.json").read_text())
+    assert meta["head"]["bigram_buckets"] == 64 and meta["train_config"]["bigram_buckets"] == 64
+    loaded = Tagger.load(tmp_path / "m", precision="fp32")
+    assert loaded.encoder.bigrams and not loaded.encoder.lexicon
+    assert loaded.predict(texts) == result.tagger().predict(texts)
+    assert HeadConfig.from_dict({"tags": ["O", "X"]}).bigram_buckets == 0
+    with pytest.raises(ValueError, match="bigram_buckets must be 0 or 2"):
+        TrainConfig(bigram_buckets=1)
