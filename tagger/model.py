@@ -86,6 +86,11 @@ class HeadConfig:
         return cls(**known)
 
 
+def _fold(ids: torch.Tensor, buckets: int) -> torch.Tensor:
+    """Hashed bucket ids (1..) folded into ``buckets`` rows (0 stays padding): any bucket count works."""
+    return torch.where(ids > 0, (ids - 1) % (buckets - 1) + 1, ids)
+
+
 class SequenceTagger(nn.Module):
     """The full model; ``hf`` is the transformers token-classification model inside."""
 
@@ -169,8 +174,7 @@ class SequenceTagger(nn.Module):
             ).last_hidden_state
         hidden = hidden[:, offset : offset + width]
         if self.head.unseen_buckets and "unseen" in batch:  # what BERT sees as [UNK], told apart
-            ids = batch["unseen"][:, offset : offset + width]
-            ids = torch.where(ids > 0, (ids - 1) % (self.head.unseen_buckets - 1) + 1, ids)  # any bucket count
+            ids = _fold(batch["unseen"][:, offset : offset + width], self.head.unseen_buckets)
             hidden = hidden + self.unseen_proj(self.unseen(ids))
         parts = [hidden, self.casing(batch["casing"][:, offset : offset + width])]
         if self.with_predicate_vector and "predicate" in batch:
@@ -181,16 +185,14 @@ class SequenceTagger(nn.Module):
         if self.indicator:
             parts.append(self.predicate(batch["predicate"][:, offset : offset + width]))
         if self.head.suffix_buckets:
-            ids = batch["suffix"][:, offset : offset + width]
-            parts.append(self.suffix(torch.where(ids > 0, (ids - 1) % (self.head.suffix_buckets - 1) + 1, ids)))
+            parts.append(self.suffix(_fold(batch["suffix"][:, offset : offset + width], self.head.suffix_buckets)))
         if self.head.lexicon:
             ids = batch["lexicon"][:, offset : offset + width]
             # shape: (batch, content_len, LEXICON_BITS): the bits as 0/1 features
             bits = (ids.unsqueeze(-1) >> self.lexicon_shifts) & 1
             parts.append(self.lexicon(bits.to(hidden.dtype)))
         if self.head.bigram_buckets:
-            ids = batch["bigram"][:, offset : offset + width]
-            parts.append(self.bigram(torch.where(ids > 0, (ids - 1) % (self.head.bigram_buckets - 1) + 1, ids)))
+            parts.append(self.bigram(_fold(batch["bigram"][:, offset : offset + width], self.head.bigram_buckets)))
         features = self.dropout(torch.cat(parts, dim=-1))
         # shape: (batch, content_len, 2 * lstm_hidden)
         out = bilstm(self.lstm, features, batch["lengths"])
