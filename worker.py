@@ -1,9 +1,13 @@
-"""The background training worker: ``python -m worker [--once] [--poll S] [--stale S] [--idle-exit S]``.
+"""The background training worker: ``python -m worker [--once] [--poll S] [--stale S] [--idle-exit S]
+[--processes N] [--device cpu|cuda]``.
 
 It claims queued jobs from the database one at a time, trains each in this process with
-:func:`tagger.train.train`, saves the model version atomically under
+:func:`tagger.train.train` (with ``--processes N``, on N child processes with DistributedDataParallel:
+:func:`train_on_processes`), saves the model version atomically under
 ``<data_home>/models/project-<id>/job-<job id>`` and finishes the job. :func:`run_job` is that step
-on its own, for a benchmark that wants to run a claimed job exactly as the worker does.
+on its own, for a benchmark that wants to run a claimed job exactly as the worker does. A worker
+on another machine (a GPU host) serves the same projects when it reaches the same database
+(``SEQLAB_DB_URL``) and sees the data folder (``SEQLAB_HOME``) at the same path.
 
 Liveness: every worker holds a *shared* ``fcntl.flock`` on ``<data_home>/worker.lock`` for its whole
 life. :func:`worker_alive` tries a non-blocking *exclusive* lock on the same file: it fails while at
@@ -28,14 +32,17 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import logging
 import math
 import os
+import pickle
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, fields
@@ -64,6 +71,8 @@ LOG_FILE = "worker.log"
 LOCK_FD_ENV = "SEQLAB_WORKER_LOCK_FD"
 STALE_ENV = "SEQLAB_WORKER_STALE_S"
 THREADS_ENV = "SEQLAB_WORKER_THREADS"
+PROCESSES_ENV = "SEQLAB_WORKER_PROCESSES"
+DEVICE_ENV = "SEQLAB_WORKER_DEVICE"
 STALE_AFTER_S = 30.0  # 15 missed heartbeats: a busy machine is not a dead worker
 HEARTBEAT_S = 2.0
 PROGRESS_EVERY_S = 0.5  # progress rows written at most this often (every step would be an fsync each)
@@ -88,6 +97,11 @@ MAX_EPOCHS = 20
 EPOCH_DEV_SHARE = 0.5  # dev documents scored each epoch: half as many as training documents,
 EPOCH_DEV_MIN = 100  # ... but at least this many; the kept epoch is then scored on all of them
 MAX_MESSAGE_CHARS = 2000
+# train_on_processes: the files in a job's rank folder, and how often the worker looks at its ranks
+RANK_PLAN, RANK_RESULT = "plan.pkl", "result.json"
+PROGRESS_PREFIX = b"@seqlab-progress "
+RANK_POLL_S = 0.2
+RANK_GRACE_S = 1.0
 ROOT = Path(__file__).resolve().parent
 
 _spawned: list[subprocess.Popen] = []  # workers this process started, to reap when they end
@@ -261,11 +275,14 @@ def continues_from(parent: VersionInfo | None, config: TrainConfig) -> bool:
     return parent is not None and parent.config.get("base_model", config.base_model) == config.base_model
 
 
-def run_job(factory: sessionmaker[Session], job: JobInfo, home: Path | None = None) -> JobInfo:
+def run_job(factory: sessionmaker[Session], job: JobInfo, home: Path | None = None, *,
+            processes: int = 1, device: str = "cpu") -> JobInfo:
     """Train a claimed (running) job, save its version and finish it, exactly as the worker does.
 
-    Cancelled -> ``cancelled``; any error -> ``failed`` with its message (traceback in the log);
-    either way no model folder is left behind. Returns the finished job.
+    ``processes`` > 1: on that many training processes (:func:`train_on_processes`); ``device``:
+    where the model trains ("cpu", "cuda"). Cancelled -> ``cancelled``; any error -> ``failed`` with
+    its message (traceback in the log); either way no model folder is left behind. Returns the
+    finished job.
     """
     from tagger.train import TrainingCancelled
 
@@ -276,8 +293,12 @@ def run_job(factory: sessionmaker[Session], job: JobInfo, home: Path | None = No
                 message = audit_service.run_audit(factory, job, reporter.should_cancel, reporter.folds)
                 return _finish(factory, job.id, "succeeded", message)
             plan = plan_job(factory, job)
-            result = _train(plan, reporter)
-            return _record(factory, job, plan, result, out, reporter)
+            _check_trainable(plan)
+            if processes > 1:
+                saved = train_on_processes(plan, job.id, out, reporter, processes, device)
+            else:
+                saved = save_result(plan, job.id, _train(plan, reporter.progress, reporter.should_cancel, device), out)
+            return _record(factory, job, plan, saved, out, reporter)
     except TrainingCancelled:
         log.info("job %d cancelled", job.id)
         return _finish(factory, job.id, "cancelled", "cancelled")
@@ -289,32 +310,196 @@ def run_job(factory: sessionmaker[Session], job: JobInfo, home: Path | None = No
         raise
 
 
-def _train(plan: JobPlan, reporter: _Reporter) -> TrainResult:
+def _check_trainable(plan: JobPlan) -> None:
     from tagger.spans import SeqLabError
-    from tagger.train import train
 
     if not any(e.spans or e.frames for e in plan.data.train):
         raise SeqLabError(f"project {plan.project.name!r} has no training documents with spans")
+
+
+def _train(plan: JobPlan, progress=None, should_cancel=None, device: str = "cpu") -> TrainResult:
+    from tagger.train import train
+
     warm_start = plan.parent.path if plan.warm_start == "active" else None
-    log.info("project %d: training on %d documents (dev %d%s), warm start %s", plan.project.id,
+    log.info("project %d: training on %d documents (dev %d%s), warm start %s, on %s", plan.project.id,
              len(plan.data.train), len(plan.data.dev), ", held out" if plan.data.dev_holdout else "",
-             warm_start or plan.config.base_model)
+             warm_start or plan.config.base_model, device)
     return train(plan.data.train, plan.data.dev, plan.config, labels=plan.project.label_names,
-                 warm_start=warm_start, progress=reporter.progress, should_cancel=reporter.should_cancel,
+                 warm_start=warm_start, progress=progress, should_cancel=should_cancel, device=device,
                  epoch_dev=epoch_dev_docs(len(plan.data.train)))
 
 
-def _record(factory: sessionmaker[Session], job: JobInfo, plan: JobPlan, result: TrainResult,
+@dataclass(frozen=True)
+class Saved:
+    """A trained model saved at its version's folder, and what its version row records."""
+
+    data: dict[str, Any]
+    metrics: dict[str, Any]
+    world_size: int
+
+
+def save_result(plan: JobPlan, job_id: int, result: TrainResult, out: Path) -> Saved:
+    """Save ``result`` atomically at ``out``; what the version will record about it."""
+    data = {**plan.data.describe(), "fingerprint": result.fingerprint, "epoch_dev_docs": result.epoch_dev_docs}
+    metrics = {**(result.report.to_dict() if result.report else {}), "train_seconds": round(result.seconds, 1),
+               "eval_seconds": round(result.eval_seconds, 1), "tokens_per_s": round(result.tokens_per_s, 1)}
+    result.save(out, extra_meta={"data": data, "job_id": job_id})
+    return Saved(data, metrics, result.world_size)
+
+
+# ----------------------------------------------------------------------------- several processes
+
+
+def train_on_processes(plan: JobPlan, job_id: int, out: Path, reporter: _Reporter, processes: int,
+                       device: str = "cpu") -> Saved:
+    """Train ``plan`` with DistributedDataParallel on ``processes`` child processes of this one
+    (``python -m worker --rank PLAN``; gloo on CPU, NCCL on GPUs, tagger.distributed); rank 0
+    saves the model at ``out``. This process only watches: it relays rank 0's progress to the
+    job, and kills every rank on a cancel, when one of them fails, and when it is stopped itself,
+    so a rank that dies (even before the group is formed) never leaves the others waiting.
+
+    The ranks read the plan from a pickle, not from the database, so all of them train on exactly
+    the data this job planned; each gets an equal share of the worker's threads.
+    """
+    from tagger.spans import SeqLabError
+    from tagger.train import TrainingCancelled
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # named like the job's folder, so remove_leftovers clears it after a worker killed with -9
+    work = Path(tempfile.mkdtemp(prefix=f".job-{job_id}.ranks-", dir=out.parent))
+    ranks: list[subprocess.Popen] = []
+    try:
+        (work / RANK_PLAN).write_bytes(pickle.dumps({"plan": plan, "job_id": job_id, "out": str(out),
+                                                     "device": device, "parent": os.getpid()}))
+        threads = str(max(1, worker_threads() // processes))
+        env = {**os.environ, "WORLD_SIZE": str(processes), "MASTER_ADDR": "127.0.0.1",
+               "MASTER_PORT": str(_free_port()), THREADS_ENV: threads, "OMP_NUM_THREADS": threads,
+               "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+               "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+        env.pop(LOCK_FD_ENV, None)
+        for rank in range(processes):
+            with open(work / f"rank-{rank}.log", "wb") as logs:
+                ranks.append(subprocess.Popen(
+                    [sys.executable, "-m", "worker", "--rank", str(work / RANK_PLAN)], cwd=ROOT,
+                    env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank)}, stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE if rank == 0 else logs, stderr=logs))
+        relay = threading.Thread(target=_relay, args=(ranks[0].stdout, reporter), name=f"ranks-{job_id}", daemon=True)
+        relay.start()
+        while True:
+            if reporter.should_cancel():
+                raise TrainingCancelled("training was cancelled")
+            codes = [p.poll() for p in ranks]
+            if any(c not in (None, 0) for c in codes):
+                time.sleep(RANK_GRACE_S)  # let the others' errors land too: the first to exit is not always the cause
+                raise SeqLabError(_rank_failures(work, [p.poll() for p in ranks]))
+            if all(c == 0 for c in codes):
+                break
+            time.sleep(RANK_POLL_S)
+        relay.join(timeout=10)
+        done = json.loads((work / RANK_RESULT).read_text())
+        return Saved(done["data"], done["metrics"], processes)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)  # rank 0 may have saved it after all, or begun to
+        for tmp in out.parent.glob(f".{out.name}.tmp-*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        for p in ranks:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+            if p.stdout:
+                p.stdout.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _relay(stream, reporter: _Reporter) -> None:
+    """Rank 0's progress lines (stdout) -> the job's progress rows, until rank 0 ends."""
+    from tagger.train import Progress
+
+    for line in iter(stream.readline, b""):
+        if not line.startswith(PROGRESS_PREFIX):
+            continue
+        try:
+            reporter.progress(Progress(**json.loads(line[len(PROGRESS_PREFIX):])))
+        except Exception:  # a busy database must not stop the relay; the next row may pass
+            log.warning("job %d: progress not recorded", reporter.job_id, exc_info=True)
+
+
+def _rank_failures(work: Path, codes: list[int | None]) -> str:
+    """Why the ranks that ended badly did: each one's error, or its signal and last log line."""
+    reasons = []
+    for rank, code in enumerate(codes):
+        if code in (None, 0):
+            continue
+        error = work / f"rank-{rank}.error"
+        if error.exists():
+            why = error.read_text(encoding="utf-8", errors="replace")
+        elif code < 0:
+            why = f"killed by {signal.Signals(-code).name}"
+        else:
+            lines = (work / f"rank-{rank}.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()
+            why = f"exit {code}" + (f": {lines[-1]}" if lines else "")
+        reasons.append(f"training process {rank} of {len(codes)} failed: {why}")
+    # a rank whose peer died fails in gloo with a connection error: list the root cause first
+    reasons.sort(key=lambda r: "Connection" in r or "connection" in r)
+    return "; ".join(reasons)
+
+
+def run_rank(plan_file: Path) -> int:
+    """One training process of :func:`train_on_processes` (``python -m worker --rank PLAN``)."""
+    spec = pickle.loads(plan_file.read_bytes())
+    _die_with(spec["parent"])
+    setup_threads()
+    from tagger.distributed import leave, world
+
+    here = world(spec["device"])
+    plan: JobPlan = spec["plan"]
+    try:
+        result = _train(plan, _print_progress if here.main else None, device=spec["device"])
+    except BaseException as exc:
+        (plan_file.parent / f"rank-{here.rank}.error").write_text(str(exc) or type(exc).__name__, encoding="utf-8")
+        leave(here, wait=False)
+        raise
+    leave(here)  # the others exit now; rank 0 saves alone
+    if here.main:
+        saved = save_result(plan, spec["job_id"], result, Path(spec["out"]))
+        tmp = plan_file.parent / (RANK_RESULT + ".tmp")
+        tmp.write_text(json.dumps({"data": saved.data, "metrics": saved.metrics}))
+        tmp.rename(plan_file.parent / RANK_RESULT)
+    return 0
+
+
+def _print_progress(p: Progress) -> None:
+    sys.stdout.buffer.write(PROGRESS_PREFIX + json.dumps(asdict(p)).encode() + b"\n")
+    sys.stdout.buffer.flush()
+
+
+def _die_with(parent: int) -> None:
+    """Be killed when the worker that started this rank dies (SIGKILL included): Linux's
+    PR_SET_PDEATHSIG; then make sure it had not died already."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _record(factory: sessionmaker[Session], job: JobInfo, plan: JobPlan, saved: Saved,
             out: Path, reporter: _Reporter | None = None) -> JobInfo:
-    """Save the model atomically and record the (inactive) version; score the correction ledger
+    """Record the (inactive) version of the model saved at ``out``; score the correction ledger
     (services.ledger); then, in one transaction, the ledger's summary, the activation if due and
     the end of the job. Any failure (a cancel while scoring included) takes the version and the
     folder too; a ledger that cannot be scored is not a failure (see score_ledger)."""
-    data = {**plan.data.describe(), "fingerprint": result.fingerprint, "epoch_dev_docs": result.epoch_dev_docs}
-    config = {**asdict(plan.config), "warm_start": plan.warm_start}
-    metrics = {**(result.report.to_dict() if result.report else {}), "train_seconds": round(result.seconds, 1),
-               "eval_seconds": round(result.eval_seconds, 1), "tokens_per_s": round(result.tokens_per_s, 1)}
-    result.save(out, extra_meta={"data": data, "job_id": job.id})
+    data, metrics = saved.data, saved.metrics
+    config = {**asdict(plan.config), "warm_start": plan.warm_start, "world_size": saved.world_size}
     version = None
     try:
         with write_session(factory) as s:
@@ -500,8 +685,10 @@ def _job_id(name: str) -> int | None:
 
 
 def serve(factory: sessionmaker[Session], home: Path, *, poll_s: float = POLL_S, once: bool = False,
-          stale_s: float = STALE_AFTER_S, idle_exit_s: float = 0.0) -> int:
-    """Claim and run jobs until stopped (``once``: until the queue is empty); the number run."""
+          stale_s: float = STALE_AFTER_S, idle_exit_s: float = 0.0, processes: int = 1,
+          device: str = "cpu") -> int:
+    """Claim and run jobs until stopped (``once``: until the queue is empty); the number run.
+    ``processes`` and ``device``: how each job trains (:func:`run_job`)."""
     name = f"{socket.gethostname()}:{os.getpid()}"
     recover(factory, stale_s, home)
     ran, idle_since, recovered = 0, time.monotonic(), time.monotonic()
@@ -510,7 +697,7 @@ def serve(factory: sessionmaker[Session], home: Path, *, poll_s: float = POLL_S,
             job = jobs.claim_next(s, name)
         if job is not None:
             log.info("job %d: claimed (project %d)", job.id, job.project_id)
-            run_job(factory, job, home)
+            run_job(factory, job, home, processes=processes, device=device)
             ran, idle_since = ran + 1, time.monotonic()
             continue
         if rank_queues(factory):  # between jobs: the queues whose active version changed
@@ -547,12 +734,34 @@ def rank_queues(factory: sessionmaker[Session]) -> int:
     return len(todo)
 
 
+def worker_threads() -> int:
+    """The threads training may use: ``SEQLAB_WORKER_THREADS``, else the number of CPUs."""
+    return max(1, int(os.environ.get(THREADS_ENV) or os.cpu_count() or 1))
+
+
 def setup_threads() -> None:
     """Passive OpenMP waits and a thread count, before torch is first imported."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
-    torch.set_num_threads(max(1, int(os.environ.get(THREADS_ENV) or os.cpu_count() or 1)))
+    torch.set_num_threads(worker_threads())
+
+
+def _check_placement(parser: argparse.ArgumentParser, processes: int, device: str) -> None:
+    """Refuse at start a --processes/--device the machine cannot give, rather than fail every job."""
+    if processes < 1:
+        parser.error(f"--processes must be at least 1, got {processes}")
+    if device == "cpu":
+        return
+    if device != "cuda" and not device.startswith("cuda:"):
+        parser.error(f"--device must be cpu or cuda, got {device!r}")
+    import torch
+
+    if not torch.cuda.is_available():
+        parser.error(f"--device {device}: no CUDA device here (torch {torch.__version__})")
+    if processes > 1 and (device != "cuda" or processes > torch.cuda.device_count()):
+        parser.error(f"--processes {processes} on --device {device}: each process needs a GPU of its own "
+                     f"(use --device cuda; {torch.cuda.device_count()} here)")
 
 
 def _stop(signum, _frame) -> None:
@@ -567,18 +776,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stale", type=float, default=float(os.environ.get(STALE_ENV) or STALE_AFTER_S),
                         help="seconds without a heartbeat after which a running job's worker counts as dead")
     parser.add_argument("--idle-exit", type=float, default=0.0, help="exit after this many idle seconds (0: never)")
+    parser.add_argument("--processes", type=int, default=int(os.environ.get(PROCESSES_ENV) or 1),
+                        help="train each job on this many processes (DistributedDataParallel; "
+                             f"default ${PROCESSES_ENV} or 1)")
+    parser.add_argument("--device", default=os.environ.get(DEVICE_ENV) or "cpu",
+                        help=f"where jobs train: cpu, cuda (default ${DEVICE_ENV} or cpu)")
+    parser.add_argument("--rank", help=argparse.SUPPRESS)  # one of train_on_processes's ranks
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    if args.rank:
+        signal.signal(signal.SIGTERM, _stop)
+        return run_rank(Path(args.rank))
+    _check_placement(parser, args.processes, args.device)
     home = data_home()
     home.mkdir(parents=True, exist_ok=True)
     lock_fd = hold_liveness_lock(home)
     signal.signal(signal.SIGTERM, _stop)
     setup_threads()
     engine = make_engine()
-    log.info("worker %d on %s (stale after %.0f s)", os.getpid(), engine.url, args.stale)
+    log.info("worker %d on %s (stale after %.0f s), training on %d process%s, %s", os.getpid(),
+             engine.url.render_as_string(hide_password=True), args.stale, args.processes,
+             "es" if args.processes > 1 else "", args.device)
     try:
         ran = serve(session_factory(engine), home, poll_s=args.poll, once=args.once, stale_s=args.stale,
-                    idle_exit_s=args.idle_exit)
+                    idle_exit_s=args.idle_exit, processes=args.processes, device=args.device)
     finally:
         engine.dispose()
         os.close(lock_fd)
