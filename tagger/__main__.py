@@ -289,15 +289,14 @@ def _run_rank(args) -> int:
         raise SeqLabError(f"--top must be at least 1, got {args.top}")
     texts = _texts(args)
     tagger = _load(args, batch_size=args.batch_size)
-    if tagger.task == "frames":
-        raise SeqLabError("rank orders texts for spans and tags models; this is a frames model")
+    found = "predicates" if tagger.task == "frames" else "spans"  # a frames model: what its finder found
     kept: list[tuple[float, int, str]] = []  # (expected errors, -position, JSON line): a min-heap with --top
     with tqdm(total=len(texts), unit="text", file=sys.stderr, disable=len(texts) < 500) as bar:
         for start in range(0, len(texts), 1024):
             chunk = texts[start : start + 1024]
             for k, (text, p) in enumerate(zip(chunk, tagger.analyse(chunk))):
                 line = json.dumps({"text": text, "expected_errors": p.expected_errors, "uncertainty": p.uncertainty,
-                                   "spans": [s.to_dict() for s in p.spans],
+                                   found: [s.to_dict() for s in p.spans],
                                    "unsure": [s.to_dict() for s in p.unsure]}, ensure_ascii=False)
                 entry = (p.expected_errors, -(start + k), line)
                 if args.top is None:

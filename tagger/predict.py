@@ -162,6 +162,11 @@ class Tagger:
             raise SeqLabError(f"this is a {self.task} model, not a frames model")
         if predicates is None:
             predicates = self.find_predicates(texts)
+        return [[frame for frame, _ in row] for row in self._frames(texts, predicates, detailed=False)]
+
+    def _frames(self, texts: Sequence[str], predicates: Sequence[Sequence[Span]], detailed: bool
+                ) -> list[list[tuple[Frame, Prediction]]]:
+        """Each text's frames for the given predicates, each with its arguments' Prediction."""
         encoded = self.encoder.encode(texts)
         rows, owners = [], []
         for i, enc in enumerate(encoded):
@@ -170,24 +175,46 @@ class Tagger:
                 owners.append((i, p))
         windows = [w for w in self.encoder.windows([len(e) for e in rows]) if w.end > w.start]
         merged = _merge(rows, windows, self._emissions(rows, windows))
-        found = self._decode(rows, merged, detailed=False)
-        out: list[list[Frame]] = [[] for _ in texts]
+        found = self._decode(rows, merged, detailed=detailed)
+        out: list[list[tuple[Frame, Prediction]]] = [[] for _ in texts]
         for (i, p), prediction in zip(owners, found):
             arguments = tuple(a for a in prediction.spans if not (a.start < p.end and p.start < a.end))
-            out[i].append(Frame(p, arguments))
+            out[i].append((Frame(p, arguments), prediction))
         return out
 
     def find_predicates(self, texts: Sequence[str]) -> list[list[Span]]:
         """The predicates of raw texts, by the predicate finder, each labelled with its sense (the
         training data's commonest sense for the word, else the word lowercased + ".01")."""
+        return [self._senses(text, spans) for text, spans in zip(texts, self._finder().predict(texts))]
+
+    def _finder(self) -> Tagger:
         if self.finder is None:
             raise SeqLabError("this frames model has no predicate finder: give the predicates")
-        senses = self.finder.meta.get("senses", {})
+        return self.finder
+
+    def _senses(self, text: str, spans: Sequence[Span]) -> list[Span]:
+        senses = self._finder().meta.get("senses", {})
+        return [Span(s.start, s.end, senses.get(text[s.start:s.end].lower(), text[s.start:s.end].lower() + ".01"),
+                     s.score) for s in spans]
+
+    def _analyse_frames(self, texts: Sequence[str], detailed: bool) -> list[Prediction]:
+        """A frames text's Prediction, for ranking and the CLI's ``rank``: its spans are the
+        predicates the finder found (with senses); its expected errors the finder's plus those of
+        each predicate's argument tags; its uncertainty the largest of the finder's and the
+        frames'; unsure, the predicates and arguments scored below :data:`UNSURE_BELOW`."""
+        found = self._finder().analyse(texts, detailed)
+        frames = self._frames(texts, [self._senses(t, p.spans) for t, p in zip(texts, found)], detailed)
         out = []
-        for text, spans in zip(texts, self.finder.predict(texts)):
-            out.append([Span(s.start, s.end, senses.get(text[s.start:s.end].lower(),
-                                                        text[s.start:s.end].lower() + ".01"), s.score)
-                        for s in spans])
+        for text, finder, row in zip(texts, found, frames):
+            predicates = self._senses(text, finder.spans)
+            if not detailed:
+                out.append(Prediction(predicates, 0.0, []))
+                continue
+            uncertainty = max([finder.uncertainty, *(p.uncertainty for _, p in row)])
+            errors = finder.expected_errors + sum(p.expected_errors for _, p in row)
+            unsure = [s for s in predicates if s.score is not None and s.score < UNSURE_BELOW]
+            unsure += [a for frame, _ in row for a in frame.arguments if a.score is not None and a.score < UNSURE_BELOW]
+            out.append(Prediction(predicates, round(uncertainty, 6), sorted(set(unsure)), round(errors, 6)))
         return out
 
     def predict(self, texts: Sequence[str]) -> list[list[Span]]:
@@ -199,7 +226,7 @@ class Tagger:
         if self.task == "tags":
             return [_word_prediction(words, detailed) for words in self.predict_tags(texts)]
         if self.task == "frames":
-            raise SeqLabError("a frames model predicts frames: use predict_frames")
+            return self._analyse_frames(texts, detailed)
         encoded = self.encoder.encode(texts)
         windows = [w for w in self.encoder.windows([len(e) for e in encoded]) if w.end > w.start]
         emissions = self._emissions(encoded, windows)

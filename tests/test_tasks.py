@@ -320,6 +320,23 @@ def test_the_predicate_finder_finds_both_predicates_of_a_sentence(srl_model):
     assert all(not (a.start < said.predicate.end and said.predicate.start < a.end) for a in said.arguments)
 
 
+def test_a_frames_model_analyses_raw_text_for_the_queue(srl_model):
+    """What ranking needs of raw text: the finder's predicates, and errors expected of them and
+    of every predicate's arguments."""
+    from tagger.predict import Tagger
+
+    tagger = Tagger.load(srl_model[1])
+    texts = ["The Acme Corp said Dave visited Berlin today .", "."]
+    both, empty = tagger.analyse(texts)
+    assert both.spans == tagger.find_predicates(texts[:1])[0] and len(both.spans) == 2
+    finder = tagger.finder.analyse(texts[:1])[0]
+    assert both.expected_errors > finder.expected_errors > 0  # the arguments' expected errors count too
+    assert 0.0 < both.uncertainty < 1.0 and both.uncertainty >= finder.uncertainty
+    assert all(s.score < 0.6 for s in both.unsure)
+    assert empty.spans == [] and empty.expected_errors < 1.0
+    assert [p.spans for p in tagger.analyse(texts, detailed=False)] == [both.spans, []]
+
+
 def test_a_model_of_one_task_refuses_the_others_calls(pos_model, srl_model):
     from tagger.predict import Tagger
     from tagger.spans import SeqLabError
@@ -371,6 +388,13 @@ def test_cli_evaluates_frames_with_predicate_and_end_to_end_f1(srl_model, tmp_pa
     assert "V" not in report["per_label"] and report["predicate"]["f1"] > 0.5
     predicted = _cli("predict", "--model", str(folder), "-", "--precision", "fp32")
     assert predicted.returncode == 0
+    pool = tmp_path / "pool.txt"
+    pool.write_text(".\nThe Acme Corp said Dave visited Berlin today .\n")
+    ranked = _cli("rank", "--model", str(folder), str(pool), "--precision", "fp32")
+    assert ranked.returncode == 0, ranked.stderr[-2000:]
+    first, last = [json.loads(line) for line in ranked.stdout.splitlines()]
+    assert first["text"].startswith("The Acme") and len(first["predicates"]) == 2 and last["predicates"] == []
+    assert first["expected_errors"] >= last["expected_errors"]
     spans_file = tmp_path / "ner.txt"
     spans_file.write_text("EU B-ORG\nrejects O\n")
     wrong = _cli("evaluate", "--model", str(folder), "--data", str(spans_file))

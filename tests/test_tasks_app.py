@@ -145,6 +145,12 @@ def test_the_worker_trains_a_frames_project_and_the_tag_page_shows_its_frames(tr
     tagger = training_svc.load_tagger(version)
     frames = training_svc.tag_frames(tagger, "The Acme Corp said Bob visited Paris today .")
     assert all(f.predicate.label.endswith(".01") for f in frames)
+    # the worker ranks the project's queue with it (raw text: the predicate finder, then the arguments)
+    waiting = [training_svc.save_for_correction(srl_project.id, t)
+               for t in ("Dave visited Berlin today .", "The Globex Corp said nothing .")]
+    assert worker.rank_queues(training_svc.factory) == 1
+    reasons = [training_svc.queue_reason(d.id) for d in waiting]
+    assert all(r is not None and r.version_id == version.id for r in reasons), reasons
 
 
 def test_the_tag_and_annotate_pages_of_a_frames_project(page_svc, tiny_base, tmp_path):
