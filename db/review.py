@@ -6,8 +6,9 @@ SCHEMA_VERSION stays):
 - ``assignments``: which annotator is to correct which document (one row per pair).
 - ``adjudications``: each time a reviewer saved a document's gold, and whose correction they
   adopted (None: a merge); the spans themselves are in the document's history, as every save.
-- ``annotations``: each annotator's own accepted spans of a document, with the document version
-  they were made on. A new Accept by the same person replaces their row (the document's history
+- ``annotations``: each annotator's own accepted spans of a document (a frames document's: its
+  frames, in the ``spans`` column as the history keeps them), with the document version they were
+  made on. A new Accept by the same person replaces their row (the document's history
   keeps the gold's changes; this table keeps the last word of each person), and nobody's row is
   ever written by another person.
 
@@ -24,10 +25,10 @@ from typing import Any
 from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from tagger.spans import Span, validate_spans
+from tagger.spans import Frame, SeqLabError, Span, validate_frames, validate_spans
 
 from .models import Base, Document, utcnow
-from .repo import NotFound, _project, _span_json, _spans
+from .repo import NotFound, _frame_json, _history_side, _project, _span_json
 
 
 class AssignmentRow(Base):
@@ -73,13 +74,20 @@ class AdjudicationInfo:
 
 @dataclass(frozen=True)
 class AnnotationInfo:
-    """One annotator's accepted spans of a document, made on ``document_version`` of it."""
+    """One annotator's accepted spans (a frames document's: frames) of a document, made on
+    ``document_version`` of it."""
 
     document_id: int
     annotator: str
     spans: tuple[Span, ...]
     document_version: int
     accepted_at: datetime | None
+    frames: tuple[Frame, ...] = ()
+
+    @property
+    def marks(self) -> tuple:
+        """What the annotator marked: the frames of a frames document, else the spans."""
+        return self.frames or self.spans
 
 
 def _document(session: Session, document_id: int) -> Document:
@@ -131,17 +139,25 @@ def assigned_ids(session: Session, project_id: int, annotator: str) -> list[int]
         AssignmentRow.project_id == project_id, AssignmentRow.annotator == annotator).order_by(AssignmentRow.document_id)))
 
 
-def save_annotation(session: Session, document_id: int, annotator: str, spans: Iterable[Span]) -> AnnotationInfo:
-    """Store (or replace) ``annotator``'s own accepted spans of a document, validated like a save."""
+def save_annotation(session: Session, document_id: int, annotator: str, spans: Iterable[Span] = (),
+                    frames: Iterable[Frame] | None = None) -> AnnotationInfo:
+    """Store (or replace) ``annotator``'s own accepted spans of a document, or with ``frames`` its
+    frames (a frames project's document), validated like a save."""
     doc = _document(session, document_id)
-    labels = {label.name for label in _project(session, doc.project_id).labels}
-    checked = validate_spans(doc.text, spans, labels)
+    project = _project(session, doc.project_id)
+    labels = {label.name for label in project.labels}
+    if (frames is not None) != (project.task_kind == "frames"):
+        raise SeqLabError(f"a {project.task_kind} document takes {'frames' if frames is None else 'spans'}")
+    if frames is not None:
+        marks = [_frame_json(f) for f in validate_frames(doc.text, frames, labels)]
+    else:
+        marks = [_span_json(s) for s in validate_spans(doc.text, spans, labels)]
     row = session.scalar(select(AnnotationRow).where(AnnotationRow.document_id == document_id,
                                                      AnnotationRow.annotator == annotator))
     if row is None:
         row = AnnotationRow(document_id=doc.id, project_id=doc.project_id, annotator=annotator)
         session.add(row)
-    row.spans = [_span_json(s) for s in checked]
+    row.spans = marks
     row.document_version = doc.version or 1
     row.accepted_at = utcnow()
     session.flush()
@@ -163,8 +179,9 @@ def annotated_documents(session: Session, project_id: int, minimum: int = 2) -> 
 
 
 def project_annotations(session: Session, project_id: int, ids: Sequence[int] | None = None
-                        ) -> dict[int, tuple[str, dict[str, tuple[Span, ...]]]]:
-    """``{document id: (text, {annotator: spans})}`` for the documents with 2+ annotations (or ``ids``)."""
+                        ) -> dict[int, tuple[str, dict[str, tuple]]]:
+    """``{document id: (text, {annotator: spans})}`` for the documents with 2+ annotations (or
+    ``ids``); a frames project's: ``{annotator: frames}``."""
     wanted = list(ids) if ids is not None else annotated_documents(session, project_id)
     out: dict[int, tuple[str, dict[str, tuple[Span, ...]]]] = {}
     for start in range(0, len(wanted), 500):
@@ -173,7 +190,7 @@ def project_annotations(session: Session, project_id: int, ids: Sequence[int] | 
         rows = session.scalars(select(AnnotationRow).where(AnnotationRow.document_id.in_(chunk))
                                .order_by(AnnotationRow.id))
         for row in rows:
-            out.setdefault(row.document_id, (texts[row.document_id], {}))[1][row.annotator] = _spans(row.spans)
+            out.setdefault(row.document_id, (texts[row.document_id], {}))[1][row.annotator] = _info(row).marks
     return out
 
 
@@ -187,7 +204,8 @@ def statuses(session: Session, ids: Sequence[int]) -> dict[int, str]:
 
 
 def _info(row: AnnotationRow) -> AnnotationInfo:
-    return AnnotationInfo(row.document_id, row.annotator, _spans(row.spans), row.document_version, row.accepted_at)
+    spans, frames = _history_side(row.spans or [])
+    return AnnotationInfo(row.document_id, row.annotator, spans, row.document_version, row.accepted_at, frames)
 
 
 def record_adjudication(session: Session, document_id: int, reviewer: str, adopted_from: str | None,

@@ -489,7 +489,9 @@ def on_frames_accept(project, doc_id: int, k: int, who: str) -> None:
             return
         frames = current_frames(project, opened, (k, value))
         try:
-            services().save_frames_correction(doc_id, frames, who, expected_version=opened.version)
+            # in an assigned queue, the person's own correction (the gold too unless shared for review)
+            store = services().submit_frames_annotation if assigned_queue(project) else services().save_frames_correction
+            store(doc_id, frames, annotator=who, expected_version=opened.version)
         except StaleDocument as exc:
             st.session_state[error_key(doc_id)] = str(exc)
             st.session_state[attempts_key(doc_id)] = st.session_state.get(attempts_key(doc_id), 0) + 1

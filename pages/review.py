@@ -1,6 +1,7 @@
 """Review page (team mode; reviewers, admins): assign documents, adjudicate documents two or more annotators
-corrected (their spans side by side, the differences listed, adopt one or merge), and read the
-agreement between annotators, each figure opening the documents they disagree on."""
+corrected (their spans side by side, the differences listed, adopt one or merge; a frames project's
+frames, one row per predicate, adopt one), and read the agreement between annotators, each figure
+opening the documents they disagree on."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from services import SeqLabError, Span, StaleDocument
-from ui import annotator, md, project_picker, selection_units, services
+from ui import annotator, colours, frames_html, md, project_picker, selection_units, services
 from ui.editor.editor import sent, show_spans, span_editor
 from ui.editor.model import layout, to_spans
 
@@ -75,6 +76,59 @@ def adopt(project, doc, name: str, spans) -> None:
     st.session_state[NOTICE] = f"Document #{doc.id}: {name}'s correction is now its gold."
 
 
+def frame_differences(text: str, annotations) -> list[tuple[str, list[str]]]:
+    """Each predicate and each argument (under its predicate) not everyone marked, with who did."""
+    def marks(frames):
+        out = {}
+        for f in frames:
+            p = f.predicate
+            said = f"predicate “{text[p.start:p.end]}” [{p.start}, {p.end})"
+            out[(p.start, p.end)] = said
+            for a in f.arguments:
+                out[(p.start, p.end, a.start, a.end, a.label)] = (f"“{text[a.start:a.end]}” [{a.start}, {a.end}) "
+                                                                  f"{a.label} of “{text[p.start:p.end]}”")
+        return out
+    by = {a.annotator: marks(a.frames) for a in annotations}
+    everyone = set.intersection(*(set(m) for m in by.values())) if by else set()
+    named = {k: v for m in by.values() for k, v in m.items()}
+    return [(named[k], [name for name, m in by.items() if k in m]) for k in sorted(set(named) - everyone)]
+
+
+def adopt_frames(doc, name: str, frames) -> None:
+    try:
+        services().adjudicate_frames(doc.id, frames, reviewer=annotator(), adopted_from=name,
+                                     expected_version=doc.version)
+    except SeqLabError as exc:
+        st.session_state[ERROR] = str(exc)
+        return
+    st.session_state[NOTICE] = f"Document #{doc.id}: {name}'s frames are now its gold."
+
+
+def adjudicate_frames_document(project, doc, annotations) -> None:
+    """A frames document: each annotator's frames side by side, the differences, adopt one."""
+    columns = st.columns(len(annotations))
+    for column, a in zip(columns, annotations):
+        with column:
+            arguments = sum(len(f.arguments) for f in a.frames)
+            st.markdown(f"**{md(a.annotator)}** " + md(f"({len(a.frames)} predicates, {arguments} arguments)"))
+            st.html(frames_html(doc.text, a.frames, colours(project)))
+            st.button(md(f"Adopt {a.annotator}'s"), key=f"review_adopt_{doc.id}_{a.annotator}",
+                      on_click=partial(adopt_frames, doc, a.annotator, a.frames))
+    lines = frame_differences(doc.text, annotations)
+    if lines:
+        st.markdown("**Differences**")
+        for said, who in lines:
+            st.markdown("- " + md(f"{said}: {', '.join(who)} only"))
+    else:
+        st.success("They agree exactly.")
+    gold = "adjudicated" if doc.status == "reviewed" else "not adjudicated yet"
+    st.markdown("**Gold** " + md(f"({gold}; to merge, adopt the closer one here, then correct it on Annotate)"))
+    if doc.frames:
+        st.html(frames_html(doc.text, doc.frames, colours(project)))
+    else:
+        st.caption("No frames yet.")
+
+
 def merge_key(doc) -> str:
     return f"review_merge_{doc.id}_{doc.version}"
 
@@ -114,6 +168,9 @@ def adjudicate_section(project) -> None:
     chosen = st.selectbox("Document", ids, key=CHOSEN, format_func=lambda i: _describe(items[i]))
     doc = services().document(chosen)
     annotations = services().annotations_of(doc.id)
+    if project.task_kind == "frames":
+        adjudicate_frames_document(project, doc, annotations)
+        return
     units = selection_units(doc.text)
     columns = st.columns(len(annotations))
     for column, a in zip(columns, annotations):
@@ -148,10 +205,15 @@ def agreement_section(project) -> None:
     if not figures.pairs:
         st.info("Agreement needs documents that two annotators corrected.")
         return
-    alpha = "–" if figures.alpha is None else f"{figures.alpha:.3f}"
-    st.markdown(md("Krippendorff's alpha (nominal, over tokens, every annotator): ") + f"**{md(alpha)}** "
-                + md(f"over {figures.documents} documents with two corrections or more; "
-                     f"{len(figures.disagreeing)} of them with a difference."))
+    if project.task_kind == "frames":
+        st.markdown(md(f"Span F1 over predicates (V) and each predicate's arguments, per role, over "
+                       f"{figures.documents} documents with two corrections or more; {len(figures.disagreeing)} "
+                       "of them with a difference. (No token figures: a word has a role per predicate.)"))
+    else:
+        alpha = "–" if figures.alpha is None else f"{figures.alpha:.3f}"
+        st.markdown(md("Krippendorff's alpha (nominal, over tokens, every annotator): ") + f"**{md(alpha)}** "
+                    + md(f"over {figures.documents} documents with two corrections or more; "
+                         f"{len(figures.disagreeing)} of them with a difference."))
     rows = [("every pair", "", "(all)", figures.documents, round(figures.exact_f1, 3), round(figures.overlap_f1, 3),
              None, len(figures.disagreeing))]
     rows += [("every pair", "", la.label, figures.documents, round(la.exact_f1, 3), round(la.overlap_f1, 3), None,

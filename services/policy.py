@@ -74,7 +74,7 @@ POLICY: dict[str, Rule] = {
     **_rules(ANYONE, "version", "version", "load_tagger"),
     # assigned work (services/review.py): an annotator submits only on documents assigned to them
     **_rules(ANYONE, "project", "has_assignments", "next_assigned", "assigned_progress"),
-    **_rules(ANYONE, "document", "submit_annotation", "assignees"),
+    **_rules(ANYONE, "document", "submit_annotation", "submit_frames_annotation", "assignees"),
     # Data, Train, Models, review: reviewers and admins
     **_rules(STAFF, "project", "documents_page", "documents_frame", "preview_upload", "import_file",
              "export_jsonl", "export_column", "start_training", "training_defaults", "training_summary",
@@ -89,7 +89,8 @@ POLICY: dict[str, Rule] = {
     # Review: assignment, adjudication, agreement
     **_rules(STAFF, "project", "assign_documents", "assignments", "review_queue", "agreement",
              "project_annotators"),
-    **_rules(STAFF, "document", "assign", "unassign", "annotations_of", "adjudicate", "adjudications"),
+    **_rules(STAFF, "document", "assign", "unassign", "annotations_of", "adjudicate", "adjudicate_frames",
+             "adjudications"),
     # Settings, accounts and membership: admins
     **_rules(ADMIN, None, "create_project", "ensure_default_project", "accounts", "add_account", "set_role",
              "reset_password", "disable_account", "enable_account", "account", "set_team_mode"),

@@ -13,13 +13,14 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from db import accounts as account_store, repo, review
 from db.repo import DocumentInfo
 from db.review import AnnotationInfo
 from db.session import write_session
 from tagger import agreement as metrics
-from tagger.spans import SeqLabError, Span
+from tagger.spans import Frame, SeqLabError, Span
 
 from .core import QueueProgress
 from .policy import PermissionDenied
@@ -134,15 +135,26 @@ class ReviewServices:
         :meth:`adjudicate`; the status stays as it is, so training leaves the document out until then.
         Refused for a person the document is not assigned to, when it is assigned to anyone.
         """
-        spans = list(spans)
+        return self._submit(document_id, annotator, expected_version, spans=list(spans))
+
+    def submit_frames_annotation(self, document_id: int, frames: Iterable[Frame], annotator: str,
+                                 expected_version: int | None = None) -> DocumentInfo:
+        """:meth:`submit_annotation` for a frames document: ``annotator``'s frames as their own
+        correction, and the gold too when one person (or nobody) has the document."""
+        return self._submit(document_id, annotator, expected_version, frames=list(frames))
+
+    def _submit(self, document_id: int, annotator: str, expected_version: int | None, *,
+                spans: list[Span] | None = None, frames: list[Frame] | None = None) -> DocumentInfo:
         with write_session(self.factory) as s:
             people = review.assignees(s, document_id)
             if people and annotator not in people:
                 raise PermissionDenied(f"document #{document_id} is not assigned to {annotator}")
-            review.save_annotation(s, document_id, annotator, spans)  # first: it records the version it was made on
+            # first: it records the version the correction was made on
+            review.save_annotation(s, document_id, annotator, spans or (), frames=frames)
             if len(people) < 2:
-                repo.save_spans(s, document_id, spans, annotator=annotator, source="human", status="corrected",
-                                expected_version=expected_version)
+                save = partial(repo.save_frames, s, document_id, frames) if frames is not None else \
+                    partial(repo.save_spans, s, document_id, spans)
+                save(annotator=annotator, source="human", status="corrected", expected_version=expected_version)
             repo.delete_draft(s, document_id, annotator)
             return repo.get_document(s, document_id)
 
@@ -167,11 +179,22 @@ class ReviewServices:
         ``adopted_from``: the annotator whose correction was taken as it is (None for a merge); it
         must be one who corrected the document. The old gold goes to the history, as every save.
         """
+        return self._adjudicate(document_id, partial(repo.save_spans, spans=spans), reviewer, adopted_from,
+                                expected_version)
+
+    def adjudicate_frames(self, document_id: int, frames: Iterable[Frame], reviewer: str,
+                          adopted_from: str | None = None, expected_version: int | None = None) -> DocumentInfo:
+        """:meth:`adjudicate` for a frames document: ``frames`` become its gold."""
+        return self._adjudicate(document_id, partial(repo.save_frames, frames=frames), reviewer, adopted_from,
+                                expected_version)
+
+    def _adjudicate(self, document_id: int, save, reviewer: str, adopted_from: str | None,
+                    expected_version: int | None) -> DocumentInfo:
         with write_session(self.factory) as s:
             if adopted_from is not None and adopted_from not in {a.annotator for a in review.annotations_of(s, document_id)}:
                 raise SeqLabError(f"{adopted_from} has no correction of document #{document_id} to adopt")
-            saved = repo.save_spans(s, document_id, spans, annotator=reviewer, source="human", status="reviewed",
-                                    expected_version=expected_version)
+            saved = save(s, document_id, annotator=reviewer, source="human", status="reviewed",
+                         expected_version=expected_version)
             review.record_adjudication(s, document_id, reviewer, adopted_from, saved.version)
             return saved
 
@@ -183,22 +206,16 @@ class ReviewServices:
     def agreement(self, project_id: int) -> metrics.Agreement:
         """Agreement between the project's annotators over the documents two or more corrected."""
         with self.factory() as s:
-            repo.get_project(s, project_id)
-            return metrics.agreement(review.project_annotations(s, project_id))
+            frames = repo.get_project(s, project_id).task_kind == "frames"
+            found = review.project_annotations(s, project_id)
+        return metrics.frame_agreement(found) if frames else metrics.agreement(found)
 
     def _annotator_names(self, project_id: int, annotators: Sequence[str]) -> list[str]:
-        """The names, each once, in order; in team mode (accounts exist) each a member of the project.
-
-        A frames project cannot be assigned: its corrections are frames, which the annotations
-        table (spans) and the agreement figures do not hold yet.
-        """
+        """The names, each once, in order; in team mode (accounts exist) each a member of the project."""
         names = list(dict.fromkeys(a.strip() for a in annotators if a and a.strip()))
         if not names:
             raise SeqLabError("choose at least one annotator")
         with self.factory() as s:
-            if repo.get_project(s, project_id).task_kind == "frames":
-                raise SeqLabError("assignment and review cover spans and tags projects; frames projects are not "
-                                  "supported yet")
             if account_store.list_accounts(s):
                 members = {m.name for m in account_store.members(s, project_id)}
                 strangers = [n for n in names if n not in members]

@@ -3,6 +3,8 @@
 Pure functions over plain values (no database, no torch). Spans are :class:`tagger.spans.Span`;
 for the token figures a document is cut into whitespace tokens and each token gets the label of
 the span that covers it, or ``"O"`` (no IOB prefix: kappa and alpha compare labels, not tags).
+Frames (:func:`frame_agreement`): the same span F1 over predicates (label ``V``) and over each
+predicate's arguments, an argument matching only one of the same predicate.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from .spans import Span
+from .spans import Frame, Span
 
 OUTSIDE = "O"
 _TOKEN = re.compile(r"\S+")
@@ -159,6 +161,34 @@ def agreement(documents: Mapping[int, tuple[str, Mapping[str, Sequence[Span]]]])
                      tuple(sorted({i for p in pairs for i in p.disagreeing})),
                      span_f1(xs, ys) if compared else None, span_f1(xs, ys, exact=False) if compared else None,
                      pooled)
+
+
+PREDICATE = "V"  # the label a predicate counts under in frame_agreement
+
+
+def frame_agreement(documents: Mapping[int, tuple[str, Mapping[str, Sequence[Frame]]]]) -> Agreement:
+    """Figures for frames documents ``{id: (text, {annotator: frames})}``: span F1 (exact and overlap)
+    over the predicates, labelled ``V``, and the arguments, per role; an argument counts as found
+    only under the same predicate (exact predicate offsets). No token figures: kappa and alpha are
+    None (a token has a role per predicate, not one label)."""
+    flat = {i: (text, {name: flatten_frames(text, frames) for name, frames in by.items()})
+            for i, (text, by) in documents.items()}
+    figures = agreement(flat)
+    return replace(figures, alpha=None, pairs=tuple(replace(p, kappa=None) for p in figures.pairs))
+
+
+def flatten_frames(text: str, frames: Sequence[Frame]) -> list[Span]:
+    """Frames as spans that :func:`agreement` compares correctly: each predicate as a ``V`` span, and
+    its arguments moved to a stretch of offsets of their own (beyond the text, one stretch per
+    predicate offsets), where they can match or overlap only arguments of the same predicate."""
+    stride = len(text) + 1
+    out = []
+    for f in frames:
+        p = f.predicate
+        out.append(Span(p.start, p.end, PREDICATE))
+        shift = (1 + p.start * stride + p.end) * stride
+        out.extend(Span(a.start + shift, a.end + shift, a.label) for a in f.arguments)
+    return out
 
 
 def _pair(a: str, b: str, documents: Mapping[int, tuple[str, Mapping[str, Sequence[Span]]]]) -> PairAgreement | None:

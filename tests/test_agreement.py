@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tagger.agreement import agreement, cohen_kappa, krippendorff_alpha, span_f1, token_labels
 from tagger.spans import Span
@@ -77,3 +79,51 @@ def test_agreement_per_pair_and_label_names_the_disagreeing_documents():
     assert pooled["LOC"].disagreeing == (2,) and pooled["LOC"].spans == 6
     assert pooled["LOC"].exact_f1 == pytest.approx(2 / 3)
     assert result.exact_f1 is not None and agreement({}).exact_f1 is None
+
+
+# ----------------------------------------------------------------------------- frames
+
+TEXT = "Dave said Bob saw Paris"
+SAID, SAW = Span(5, 9, "say.01"), Span(14, 17, "see.01")
+
+
+def test_frame_agreement_matches_an_argument_only_under_its_own_predicate():
+    from tagger.agreement import frame_agreement
+    from tagger.spans import Frame
+
+    # the same span, Bob, as ARG0 of "said" for one and of "saw" for the other: not an agreement
+    a = (Frame(SAID, (Span(10, 13, "ARG0"),)), Frame(SAW, ()))
+    b = (Frame(SAID, ()), Frame(SAW, (Span(10, 13, "ARG0"),)))
+    [pair] = frame_agreement({1: (TEXT, {"a": a, "b": b})}).pairs
+    labels = {la.label: la for la in pair.labels}
+    assert labels["V"].exact_f1 == 1.0 and labels["ARG0"].exact_f1 == 0.0 and labels["ARG0"].overlap_f1 == 0.0
+    # overlapping arguments of the same predicate count for the overlap figure only
+    c = (Frame(SAID, (Span(10, 23, "ARG1"),)), Frame(SAW, ()))
+    d = (Frame(SAID, (Span(10, 13, "ARG1"),)), Frame(SAW, ()))
+    [pair] = frame_agreement({1: (TEXT, {"c": c, "d": d})}).pairs
+    labels = {la.label: la for la in pair.labels}
+    assert labels["ARG1"].exact_f1 == 0.0 and labels["ARG1"].overlap_f1 == 1.0
+    assert pair.kappa is None and pair.disagreeing == (1,)
+
+
+@given(st.data())
+def test_flattened_frames_never_reach_another_predicates_arguments(data):
+    """Whatever the frames, each predicate's arguments land in offsets of their own: the same
+    argument under two predicates never overlaps itself, and the predicates keep their offsets."""
+    from tagger.agreement import flatten_frames
+    from tagger.spans import Frame
+
+    text = data.draw(st.text(alphabet="ab ", min_size=2, max_size=30))
+    n = len(text)
+    spans = st.tuples(st.integers(0, n - 1), st.integers(1, n)).filter(lambda t: t[0] < t[1])
+    predicates = data.draw(st.lists(spans, min_size=1, max_size=4, unique=True))
+    frames = [Frame(Span(a, b, "x.01"), tuple(Span(c, d, "ARG0") for c, d in data.draw(st.lists(spans, max_size=3))))
+              for a, b in predicates]
+    flat = flatten_frames(text, frames)
+    assert [s for s in flat if s.label == "V"] == [Span(a, b, "V") for a, b in predicates]
+    stretch = {}
+    for f in frames:
+        for arg in flatten_frames(text, [f])[1:]:
+            stretch.setdefault(arg.start // (n + 1), set()).add((f.predicate.start, f.predicate.end))
+            assert arg.start >= n + 1 and arg.end - arg.start in {a.end - a.start for a in f.arguments}
+    assert all(len(owners) == 1 for owners in stretch.values())

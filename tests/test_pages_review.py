@@ -3,6 +3,7 @@ and reads the agreement; names with markdown are shown as text."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -124,3 +125,69 @@ def test_an_annotator_with_nothing_assigned_is_told_so(team):
     assert not at.exception
     assert at.session_state["annotate_doc"] is None
     assert any("Nothing assigned to you is left to correct" in text for text in shown(at))
+
+
+# ----------------------------------------------------------------------------- frames projects
+
+SRL_TEXT = "Dave said Bob visited Paris"
+
+
+def _frames_team(svc):
+    """A frames project of one document (the model's frames on it), both annotators assigned."""
+    from db import repo
+    from db.session import write_session
+    from tagger.spans import Frame
+
+    project = svc.create_project("Team SRL", ["ARG0", "ARG1"], task_kind="frames")
+    for name in ("rev", LINK_NAME, BOLD_NAME):
+        svc.add_member(project.id, name)
+    doc = svc.save_for_correction(project.id, SRL_TEXT)
+    said, visited = Span(5, 9, "say.01"), Span(14, 21, "visit.01")
+    model = (Frame(said, (Span(0, 4, "ARG0"),)), Frame(visited, (Span(10, 13, "ARG0"), Span(22, 27, "ARG1"))))
+    with write_session(svc.factory) as s:
+        repo.save_frames(s, doc.id, model, annotator="model", source="model", status="predicted")
+    svc.assign(doc.id, [LINK_NAME, BOLD_NAME])
+    return project, svc.document(doc.id), model
+
+
+def test_a_reviewer_adopts_one_annotators_frames_and_reads_their_agreement(team):
+    from tagger.spans import Frame
+
+    svc, _ = team
+    project, doc, model = _frames_team(svc)
+    other = (model[0], Frame(model[1].predicate, (model[1].arguments[0], Span(22, 27, "ARG0"))))
+    svc.submit_frames_annotation(doc.id, model, annotator=LINK_NAME)
+    svc.submit_frames_annotation(doc.id, other, annotator=BOLD_NAME)
+    at = as_person(svc, "rev", "review", project_id=project.id)
+    assert not at.exception
+    texts = shown(at)
+    assert f"**{LINK_NAME}** (2 predicates, 3 arguments)" in texts
+    html = "".join(h.proto.body for h in at.get("html"))
+    assert html.count('class="seqlab-frame"') == 6  # two annotators and the gold, two predicates each
+    assert any("“Paris” [22, 27) ARG0 of “visited”" in t and BOLD_NAME in t for t in texts)
+    assert any("“Paris” [22, 27) ARG1 of “visited”" in t and LINK_NAME in t for t in texts)
+    table = at.dataframe[0].value
+    assert table[table["label"] == "V"].iloc[0]["exact F1"] == 1.0
+    assert table[table["label"] == "ARG1"].iloc[0]["exact F1"] == 0.0
+    at.button(key=f"review_adopt_{doc.id}_{BOLD_NAME}").click().run()
+    assert not at.exception
+    gold = svc.document(doc.id)
+    assert gold.status == "reviewed" and gold.frames == other
+    assert svc.adjudications(doc.id)[-1].adopted_from == BOLD_NAME
+
+
+def test_an_annotators_frames_accept_in_an_assigned_queue_keeps_their_own(team):
+    from tests.test_tasks_app import _editors, _send
+
+    svc, _ = team
+    project, doc, model = _frames_team(svc)
+    at = as_person(svc, BOLD_NAME, "annotate", project_id=project.id)
+    assert not at.exception and at.session_state["annotate_doc"] == doc.id
+    assert len(_editors(at)) == 2
+    units = json.loads(_editors(at)[0].proto.json)["units"]
+    at = _send(at, 0, "accept", [(units.index("Dave"), units.index("Dave") + 1, "ARG1")])  # Dave: ARG1 here
+    assert not at.exception
+    [mine] = svc.annotations_of(doc.id)
+    assert mine.annotator == BOLD_NAME and mine.frames[0].arguments == (Span(0, 4, "ARG1"),)
+    assert mine.frames[1] == model[1]  # the other row as it was
+    assert svc.document(doc.id).frames == model  # shared for review: the gold waits for the reviewer

@@ -193,10 +193,68 @@ def test_a_reviewer_of_another_project_reaches_none_of_its_review(svc, team):
     assert svc.document(doc.id).status == doc.status
 
 
-def test_a_frames_project_is_not_assigned(svc, team):
-    frames = svc.create_project("Frames", ["ARG0"], task_kind="frames")
-    with pytest.raises(SeqLabError, match="frames projects are not supported"):
-        svc.assign_documents(frames.id, ["ann", "ben"])
+SRL_TEXT = "Dave said Bob visited Paris"
+SAID, VISITED = Span(5, 9, "say.01"), Span(14, 21, "visit.01")
+DAVE, BOB_, PARIS_ = Span(0, 4, "ARG0"), Span(10, 13, "ARG0"), Span(22, 27, "ARG1")
+
+
+def _frames_project(svc, team):
+    from tagger.spans import Frame
+
+    project = svc.create_project("Frames", ["ARG0", "ARG1"], task_kind="frames")
+    for name in ("rev", "ann", "ben", "cat"):
+        svc.add_member(project.id, name)
+    doc = svc.save_for_correction(project.id, SRL_TEXT)
+    ann = (Frame(SAID, (DAVE,)), Frame(VISITED, (BOB_, PARIS_)))
+    ben = (Frame(SAID, (DAVE,)), Frame(VISITED, (BOB_, Span(22, 27, "ARG0"))))  # Paris's role differs
+    return project, doc, ann, ben
+
+
+def test_a_frames_project_is_assigned_corrected_by_two_and_adjudicated(svc, team):
+    project, doc, ann, ben = _frames_project(svc, team)
+    team["rev"].assign_documents(project.id, ["ann", "ben"], overlap=1.0)
+    assert svc.assignees(doc.id) == ["ann", "ben"]
+    team["ann"].submit_frames_annotation(doc.id, ann, annotator="ben")  # stored as ann's
+    kept = team["ben"].submit_frames_annotation(doc.id, ben, annotator="ben", expected_version=doc.version)
+    assert kept.frames == () and kept.status == doc.status  # the gold waits for the reviewer
+    assert {a.annotator: a.frames for a in svc.annotations_of(doc.id)} == {"ann": ann, "ben": ben}
+    [item] = team["rev"].review_queue(project.id)
+    assert (item.document_id, item.annotators, item.agree) == (doc.id, ("ann", "ben"), False)
+    figures = team["rev"].agreement(project.id)
+    [pair] = figures.pairs
+    by_label = {la.label: la for la in pair.labels}
+    assert by_label["V"].exact_f1 == 1.0 and by_label["ARG1"].exact_f1 == 0.0
+    assert pair.exact_f1 == pytest.approx(0.8)  # 4 of each one's 5 marks (2 predicates, 3 arguments) shared
+    assert pair.kappa is None and figures.alpha is None and figures.disagreeing == (doc.id,)
+    gold = team["rev"].adjudicate_frames(doc.id, ann, reviewer="rev", adopted_from="ann")
+    assert gold.status == "reviewed" and gold.frames == ann
+    assert svc.history(doc.id)[-1].after_frames == ann and svc.adjudications(doc.id)[0].adopted_from == "ann"
+    assert doc.id in set(svc.training_documents(project.id).train_ids + svc.training_documents(project.id).dev_ids)
+
+
+def test_frames_review_refuses_the_wrong_person_and_the_wrong_kind(svc, team):
+    project, doc, ann, _ = _frames_project(svc, team)
+    team["rev"].assign(doc.id, ["ann", "ben"])
+    with pytest.raises(PermissionDenied, match="not assigned to cat"):
+        team["cat"].submit_frames_annotation(doc.id, ann, annotator="cat")
+    with pytest.raises(PermissionDenied, match="not a member"):
+        team["eve"].submit_frames_annotation(doc.id, ann, annotator="eve")
+    with pytest.raises(PermissionDenied, match="needs the role admin or reviewer"):
+        team["ann"].adjudicate_frames(doc.id, ann, reviewer="ann")
+    with pytest.raises(PermissionDenied, match="assigned for review"):
+        team["ann"].save_frames_correction(doc.id, ann, annotator="ann")
+    with pytest.raises(SeqLabError, match="a frames document takes frames"):
+        team["ann"].submit_annotation(doc.id, [DAVE], annotator="ann")
+    with pytest.raises(SeqLabError, match="a spans document takes spans"):
+        team["ann"].submit_frames_annotation(team["docs"][0].id, ann, annotator="ann")
+    assert svc.annotations_of(doc.id) == [] and svc.document(doc.id).frames == ()
+
+
+def test_a_frames_document_with_one_assignee_takes_the_correction_as_gold(svc, team):
+    project, doc, ann, _ = _frames_project(svc, team)
+    team["rev"].assign(doc.id, ["cat"])
+    saved = team["cat"].submit_frames_annotation(doc.id, ann, annotator="cat", expected_version=doc.version)
+    assert saved.status == "corrected" and saved.frames == ann and svc.history(doc.id)[-1].annotator == "cat"
 
 
 def test_a_team_of_three_with_overlap_then_review_gives_training_the_adjudicated_gold(svc, team):
