@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import browse, serve
-from tests.browser.steps import accept, editor, shown_spans, unit
+from tests.browser.steps import EDITOR, accept, editor, shown_spans, unit
 
 pytestmark = pytest.mark.browser
 
@@ -171,5 +171,61 @@ def test_a_reviewer_merges_two_corrections_in_the_editor_and_reads_the_agreement
         chosen = page.get_by_role("combobox", name="Document", exact=True).first
         expect(chosen).to_have_value(re.compile(f"^{re.escape(picked)} · "))
         team.screenshot("review-agreement")
+    finally:
+        svc.close()
+
+
+def test_an_srl_team_corrects_frames_and_a_reviewer_adopts_one(team, review_home):
+    """A frames project: ben changes a role in frame mode on a document shared with ann; the
+    reviewer sees both people's frames, the difference under its predicate, and adopts ben's."""
+    from db import repo
+    from db.session import write_session
+    from services import Services
+    from tagger.spans import Frame, Span
+
+    text = "Hana said Ivan visited Kyoto"
+    said, visited = Span(5, 9, "say.01"), Span(15, 22, "visit.01")
+    model = (Frame(said, (Span(0, 4, "ARG0"),)), Frame(visited, (Span(10, 14, "ARG0"), Span(23, 28, "ARG1"))))
+    svc = Services(f"sqlite:///{review_home / 'seqlab.db'}")
+    try:
+        project = svc.create_project("Team SRL", ["ARG0", "ARG1"], task_kind="frames")
+        for name in ("rev", "ann", BOLD_NAME):
+            svc.add_member(project.id, name)
+        doc = svc.save_for_correction(project.id, text)
+        with write_session(svc.factory) as s:
+            repo.save_frames(s, doc.id, model, annotator="model", source="model", status="predicted")
+        svc.assign(doc.id, ["ann", BOLD_NAME])
+        svc.submit_frames_annotation(doc.id, model, annotator="ann")
+        shortcut = {label.name: label.shortcut for label in svc.project("Team SRL").labels}
+
+        page = team.page
+        signed_in(team, BOLD_NAME, project="Team SRL")
+        team.go("Annotate")
+        rows = page.locator(EDITOR)
+        expect(rows).to_have_count(2)
+        second = rows.nth(1)  # "visited": Kyoto becomes its ARG0 for ben
+        mark = second.locator("mark.seqlab-entity").filter(has_text="Kyoto")
+        mark.click()
+        second.locator(".seqlab-text").press(shortcut["ARG0"])
+        expect(mark).to_have_attribute("data-label", "ARG0")
+        second.get_by_role("button", name="Accept").click()
+        team.wait_for_run()
+        mine = {a.annotator: a.frames for a in svc.annotations_of(doc.id)}
+        assert mine[BOLD_NAME][1].arguments == (Span(10, 14, "ARG0"), Span(23, 28, "ARG0"))
+        assert svc.document(doc.id).frames == model  # shared: the gold waits for the reviewer
+
+        signed_in(team, "rev", project="Team SRL")
+        team.go("Review")
+        main = page.get_by_test_id("stMain")
+        expect(main.locator(".seqlab-frames .seqlab-frame")).to_have_count(6)  # ann, ben, the gold: 2 rows each
+        expect(main.get_by_text("“Kyoto” [23, 28) ARG0 of “visited”: " + BOLD_NAME + " only")).to_be_visible()
+        expect(main.get_by_text("“Kyoto” [23, 28) ARG1 of “visited”: ann only")).to_be_visible()
+        expect(main.get_by_test_id("stDataFrame")).to_be_visible()
+        team.screenshot("review-frames")
+        page.get_by_role("button", name=f"Adopt {BOLD_NAME}'s").click()
+        team.wait_for_run()
+        expect(main.get_by_text(f"Document #{doc.id}: {BOLD_NAME}'s frames are now its gold.")).to_be_visible()
+        gold = svc.document(doc.id)
+        assert gold.status == "reviewed" and gold.frames == mine[BOLD_NAME]
     finally:
         svc.close()
