@@ -454,8 +454,9 @@ def _optimizer(model: SequenceTagger, config: TrainConfig) -> torch.optim.Optimi
     """AdamW; the transformer at ``lr``, the parts on top at ``head_lr``; no decay on norms/biases.
 
     Fused (one kernel over every parameter), as ``Trainer`` uses by default since torch 2.8: on 2
-    CPU cores a step over MiniLM-L6's 24 M parameters takes ~30 ms fused against ~320 ms with the
-    default multi-tensor ("foreach") kernels, the same update up to rounding (a test compares them).
+    CPU cores a step over MiniLM-L6's 24 M parameters takes 25-50 ms fused against 65-120 ms with
+    the default multi-tensor ("foreach") kernels, 10-15 % of a training step (bench/step_time.py),
+    for the same update up to rounding (a test compares them).
     """
     groups: dict[tuple[bool, bool], list] = {}
     for name, param in model.named_parameters():
