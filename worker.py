@@ -477,11 +477,14 @@ def _print_progress(p: Progress) -> None:
 
 def _die_with(parent: int) -> None:
     """Be killed when the worker that started this rank dies (SIGKILL included): Linux's
-    PR_SET_PDEATHSIG; then make sure it had not died already."""
+    PR_SET_PDEATHSIG (elsewhere there is none: a rank then outlives a killed worker until gloo
+    notices); then make sure it had not died already."""
     import ctypes
 
     PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+    if prctl is not None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(1)
 
