@@ -134,6 +134,16 @@ def test_a_training_process_that_dies_before_the_group_forms_does_not_leave_rank
     assert ranks_of(job.id) == {}
 
 
+def test_a_worker_killed_with_9_takes_its_training_processes_with_it(svc, project, processes):
+    job, _ = svc.start_training(project.id, **LONG_TRAINING)
+    proc = start_worker(svc, processes, "--processes", "2")
+    wait_for(lambda: svc.job(job.id).step > 0 or proc.poll() is not None, 120, "training to start")
+    assert sorted(ranks_of(job.id)) == [0, 1]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    wait_for(lambda: ranks_of(job.id) == {}, 10, "the ranks to die with their worker")
+
+
 def test_a_job_that_fails_on_every_process_says_why(svc, project):
     from db import repo
     from db.session import write_session
