@@ -203,10 +203,9 @@ class Tagger:
         each predicate's argument tags; its uncertainty the largest of the finder's and the
         frames'; unsure, the predicates and arguments scored below :data:`UNSURE_BELOW`."""
         found = self._finder().analyse(texts, detailed)
-        frames = self._frames(texts, [self._senses(t, p.spans) for t, p in zip(texts, found)], detailed)
+        predicated = [self._senses(t, p.spans) for t, p in zip(texts, found)]
         out = []
-        for text, finder, row in zip(texts, found, frames):
-            predicates = self._senses(text, finder.spans)
+        for predicates, finder, row in zip(predicated, found, self._frames(texts, predicated, detailed)):
             if not detailed:
                 out.append(Prediction(predicates, 0.0, []))
                 continue
