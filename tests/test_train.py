@@ -31,6 +31,38 @@ def test_bad_config_is_refused_with_the_field_named(field, value, message):
         TrainConfig(**{field: value})
 
 
+def test_bf16_that_is_not_a_yes_or_no_is_refused():
+    with pytest.raises(SeqLabError, match="bf16"):
+        TrainConfig(bf16="yes")  # type: ignore[arg-type]
+
+
+def test_bf16_computes_in_bfloat16_and_is_recorded(tiny_base, corpus, tmp_path):
+    """bf16 autocast changes the numbers (so it is on), the weights stay float32, and seqlab.json
+    says which it was; unset, it is what the processor computes natively."""
+    from tagger.train import native_bf16
+
+    runs = {b: train(corpus[:16], (), _config(tiny_base, epochs=1, bf16=b)) for b in (False, True)}
+    assert runs[True].history[-1]["loss"] != runs[False].history[-1]["loss"]
+    assert all(p.dtype == torch.float32 for p in runs[True].model.parameters())
+    meta = store.read_meta(runs[True].save(tmp_path / "m"))
+    assert meta["train_config"]["bf16"] is True
+    unset = train(corpus[:16], (), _config(tiny_base, epochs=1))
+    assert unset.config.bf16 is native_bf16("cpu")
+    assert unset.history[-1]["loss"] == runs[native_bf16("cpu")].history[-1]["loss"]
+
+
+def test_bf16_is_left_off_on_a_cpu_without_amx(monkeypatch):
+    """Emulated bfloat16 is slower than float32: only AMX turns it on by itself."""
+    from tagger.train import native_bf16
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert native_bf16("cpu") is False
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert native_bf16("cpu") is bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    assert native_bf16("cpu") is False  # a torch without the helper: float32
+
+
 def test_config_is_frozen():
     from dataclasses import FrozenInstanceError
 
