@@ -98,7 +98,7 @@ def run_one(job: dict) -> dict:
     if task != "spans":
         return _task_result(job, task, result, train_data, dev_data, wall)
     return {
-        "name": job["name"], "config": asdict(config), "train_sentences": len(train_data),
+        "name": job["name"], "config": asdict(result.config), "train_sentences": len(train_data),
         "dev_sentences": len(dev_data), "dev_f1": report.f1, "precision": report.overall.precision,
         "recall": report.overall.recall, "support": report.overall.support, "per_label": {k: v.f1 for k, v in report.per_label.items()},
         "errors": asdict(report.errors), "history": result.history, "wall_s": round(wall, 1),

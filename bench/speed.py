@@ -10,9 +10,13 @@ description under bench/results/.
 
 Training: SeqLab's loop vs ``Trainer`` with ``DataCollatorForTokenClassification`` (dynamic
 padding), both on the same subword-level IOB2 labels, encoder none + softmax, one learning
-rate; training run r of both sides starts from seed 13 + r (the same initial classifier), and
+rate; training run r of every side starts from seed 13 + r (the same initial classifier), and
 the F1 gap is reported seed by seed beside the spread between seeds. Tokens/s counts real
 (non-padding) tokens. Dev F1 of both models is computed with the same decoder and seqeval.
+SeqLab trains with its defaults, which include bfloat16 autocast where the processor computes
+bfloat16 natively (``tagger.train.native_bf16``: AMX); there two more sides run, so that each
+precision is also compared with its like: ``seqlab-fp32`` (``bf16=False``) and ``trainer-bf16``
+(``TrainingArguments(bf16=True)``, the same autocast).
 
 Inference: the SeqLab-trained model folder, dev sentences as raw text lines; the peer is
 ``pipeline("token-classification", aggregation_strategy="simple")`` with ``batch_size=32``.
@@ -47,6 +51,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--train-repeats", type=int, default=2)
     parser.add_argument("--infer-repeats", type=int, default=3)
+    parser.add_argument("--train-sides", default="auto",
+                        help="comma-separated of seqlab, trainer, seqlab-fp32, trainer-bf16; auto: the first "
+                             "two, and the other two where the processor computes bfloat16 natively")
     parser.add_argument("--dev-sentences", type=int, default=0, help="0 = all")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script runs")
@@ -67,10 +74,11 @@ def run(args) -> None:
     os.environ["SEQLAB_CACHE"] = str(work / "cache")  # the ONNX exports of this run, made untimed
     common = {"train": args.train, "dev": args.dev, "n_train": args.train_sentences, "epochs": args.epochs,
               "n_dev": args.dev_sentences, "device": args.device}
-    training: dict[str, list[dict]] = {"seqlab": [], "trainer": []}
+    training: dict[str, list[dict]] = {side: [] for side in _train_sides(args.train_sides, args.device)}
+    sides = list(training)
     for r in range(args.train_repeats):
-        # repeat r: both sides from the same seed (same initial classifier, same seed for the order)
-        for side in ("seqlab", "trainer") if r % 2 == 0 else ("trainer", "seqlab"):
+        # repeat r: every side from the same seed (same initial classifier, same seed for the order)
+        for side in sides if r % 2 == 0 else sides[::-1]:
             out = str(work / f"{side}-{r}")
             training[side].append(_spawn({**common, "kind": "train", "side": side, "save": out, "seed": 13 + r}))
             print(f"train {side} #{r}: {_short(training[side][-1])}", flush=True)
@@ -91,6 +99,20 @@ def run(args) -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print("\n" + table(summary) + f"\n\nsaved {args.out}")
+
+
+TRAIN_SIDES = ("seqlab", "trainer", "seqlab-fp32", "trainer-bf16")
+
+
+def _train_sides(asked: str, device: str) -> tuple[str, ...]:
+    if asked != "auto":
+        sides = tuple(asked.split(","))
+        if not {"seqlab", "trainer"} <= set(sides) or not set(sides) <= set(TRAIN_SIDES):
+            raise SystemExit(f"--train-sides: seqlab and trainer, and any of {TRAIN_SIDES[2:]}")
+        return sides
+    from tagger.train import native_bf16
+
+    return TRAIN_SIDES if native_bf16(device) else TRAIN_SIDES[:2]
 
 
 def _median(rows: list[dict], key: str) -> float:
@@ -116,6 +138,14 @@ def summarise(training, inference, memory) -> dict:
     # the F1 gap seed by seed (both sides of a repeat share the seed) against the spread between seeds
     pairs = [100 * (a["dev_f1"] - b["dev_f1"]) for a, b in zip(training["seqlab"], training["trainer"])]
     s["train_f1_gap_by_seed_points"] = pairs
+    s["train_seqlab_bf16"] = all(r.get("bf16") for r in training["seqlab"])
+    for mine, peer in (("seqlab", "trainer-bf16"), ("seqlab-fp32", "trainer")):  # each precision against its like
+        if mine in training and peer in training:
+            key = f"{mine}_vs_{peer}"
+            s["ratios"][f"train_tokens_per_s_{key}"] = s[f"train_{mine}"]["tokens_per_s"] / s[f"train_{peer}"]["tokens_per_s"]
+            s["ratios"][f"train_f1_gap_points_{key}"] = 100 * (s[f"train_{mine}"]["dev_f1"] - s[f"train_{peer}"]["dev_f1"])
+            s[f"train_f1_gap_by_seed_points_{key}"] = [100 * (a["dev_f1"] - b["dev_f1"])
+                                                       for a, b in zip(training[mine], training[peer])]
     s["train_f1_seed_spread_points"] = {
         side: 100 * (max(r["dev_f1"] for r in rows) - min(r["dev_f1"] for r in rows)) for side, rows in training.items()}
     s["app_memory_mib"] = memory["peak_rss_mib"]
@@ -134,7 +164,7 @@ def table(s: dict) -> str:
         rows.append(f"| {side} | {r['words_per_s']:.0f} | {r['p50_ms']:.1f} / {r['p95_ms']:.1f} ms | "
                     f"{r['dev_f1']:.4f} | {r['peak_rss_mib']:.0f} MiB |")
     rows += ["", "| training | tokens/s | s/epoch | dev F1 | peak RSS |", "|---|---|---|---|---|"]
-    for side in ("trainer", "seqlab"):
+    for side in [k[len("train_"):] for k, v in s.items() if k.startswith("train_") and isinstance(v, dict) and "tokens_per_s" in v]:
         r = s[f"train_{side}"]
         rows.append(f"| {side} | {r['tokens_per_s']:.0f} | {r['epoch_s']:.1f} | {r['dev_f1']:.4f} | {r['peak_rss_mib']:.0f} MiB |")
     q = s["ratios"]
@@ -144,12 +174,20 @@ def table(s: dict) -> str:
              f"SeqLab / Trainer tokens/s: {q['train_tokens_per_s']:.2f}x (F1 gap of the medians "
              f"{q['train_f1_gap_points']:+.2f} points; seed by seed "
              f"{', '.join(f'{g:+.2f}' for g in s['train_f1_gap_by_seed_points'])}; spread between seeds: "
-             f"SeqLab {s['train_f1_seed_spread_points']['seqlab']:.2f}, Trainer {s['train_f1_seed_spread_points']['trainer']:.2f}); "
+             f"SeqLab {s['train_f1_seed_spread_points']['seqlab']:.2f}, Trainer {s['train_f1_seed_spread_points']['trainer']:.2f}; "
+             f"SeqLab in bf16: {s['train_seqlab_bf16']}); "
+             + "".join(f"{k}: {q['train_tokens_per_s_' + k]:.2f}x tokens/s, F1 gap {q['train_f1_gap_points_' + k]:+.2f} "
+                       "points; " for k in _pairs(q)) +
              f"app process with the default model (BiLSTM + CRF, {s['app_default_precision']}): "
              f"{s['app_memory_mib']:.0f} MiB peak, 100-word paragraph p50 {s['app_default_p50_ms']:.1f} ms / p95 "
              f"{s['app_default_p95_ms']:.1f} ms (torch int8: {s['app_torch_int8_p50_ms']:.1f} / "
              f"{s['app_torch_int8_p95_ms']:.1f} ms)"]
     return "\n".join(rows)
+
+
+def _pairs(ratios: dict) -> list[str]:
+    """The like-for-like training comparisons present, e.g. ``seqlab_vs_trainer-bf16``."""
+    return [k[len("train_tokens_per_s_"):] for k in ratios if k.startswith("train_tokens_per_s_")]
 
 
 def _short(r: dict) -> str:
@@ -183,7 +221,7 @@ def _config(job):
     # one learning rate for everything, as Trainer has
     return TrainConfig(encoder="none", decoder="softmax", epochs=job["epochs"], batch_size=32, lr=1e-4,
                        head_lr=1e-4, weight_decay=0.01, warmup_ratio=0.1, grad_clip=1.0, max_length=256,
-                       seed=job.get("seed", 13))
+                       seed=job.get("seed", 13), bf16=False if job.get("side") == "seqlab-fp32" else None)
 
 
 def train_worker(job: dict) -> dict:
@@ -193,24 +231,26 @@ def train_worker(job: dict) -> dict:
 
     train, dev = _data(job)
     config = _config(job)
-    if job["side"] == "seqlab":
+    if job["side"].startswith("seqlab"):
         from tagger.train import train as seqlab_train
 
         result = seqlab_train(train, (), config, device=job["device"])
-        model, tokenizer = result.model, result.tokenizer
+        model, tokenizer, bf16 = result.model, result.tokenizer, result.config.bf16
         tokens_per_s, seconds = result.tokens_per_s, sum(row["seconds"] for row in result.history)
         result.save(job["save"])
     else:
-        model, tokenizer, tokens, seconds = _trainer(train, config, job["device"])
+        bf16 = job["side"] == "trainer-bf16"
+        model, tokenizer, tokens, seconds = _trainer(train, config, job["device"], bf16)
         tokens_per_s = tokens / seconds
     tagger = Tagger(model.eval(), tokenizer, max_length=config.max_length)
     report = evaluate(dev, tagger.predict([e.text for e in dev]))
     return {"tokens_per_s": tokens_per_s, "epoch_s": seconds / config.epochs, "dev_f1": report.f1,
-            "peak_rss_mib": peak_rss_mib(), "saved": job["save"]}
+            "peak_rss_mib": peak_rss_mib(), "bf16": bool(bf16), "saved": job["save"]}
 
 
-def _trainer(train, config, device):
-    """Fine-tune with transformers' Trainer on exactly SeqLab's subword labels."""
+def _trainer(train, config, device, bf16: bool = False):
+    """Fine-tune with transformers' Trainer on exactly SeqLab's subword labels (``bf16``: its
+    bfloat16 autocast)."""
     import torch
     from transformers import DataCollatorForTokenClassification, Trainer, TrainingArguments
 
@@ -238,7 +278,7 @@ def _trainer(train, config, device):
         learning_rate=config.lr, num_train_epochs=config.epochs, warmup_steps=int(steps * config.warmup_ratio),
         weight_decay=config.weight_decay, max_grad_norm=config.grad_clip, lr_scheduler_type="linear",
         seed=config.seed, save_strategy="no", eval_strategy="no", logging_strategy="no", report_to=[],
-        use_cpu=device == "cpu", dataloader_num_workers=0, disable_tqdm=True,
+        use_cpu=device == "cpu", dataloader_num_workers=0, disable_tqdm=True, bf16=bf16,
     )
     trainer = Trainer(model=model.hf, args=args, train_dataset=rows,
                       data_collator=DataCollatorForTokenClassification(tokenizer))
