@@ -139,9 +139,11 @@ def summarise(training, inference, memory) -> dict:
     pairs = [100 * (a["dev_f1"] - b["dev_f1"]) for a, b in zip(training["seqlab"], training["trainer"])]
     s["train_f1_gap_by_seed_points"] = pairs
     s["train_seqlab_bf16"] = all(r.get("bf16") for r in training["seqlab"])
+    s["train_sides"], s["train_pairs"] = list(training), []
     for mine, peer in (("seqlab", "trainer-bf16"), ("seqlab-fp32", "trainer")):  # each precision against its like
         if mine in training and peer in training:
             key = f"{mine}_vs_{peer}"
+            s["train_pairs"].append(key)
             s["ratios"][f"train_tokens_per_s_{key}"] = s[f"train_{mine}"]["tokens_per_s"] / s[f"train_{peer}"]["tokens_per_s"]
             s["ratios"][f"train_f1_gap_points_{key}"] = 100 * (s[f"train_{mine}"]["dev_f1"] - s[f"train_{peer}"]["dev_f1"])
             s[f"train_f1_gap_by_seed_points_{key}"] = [100 * (a["dev_f1"] - b["dev_f1"])
@@ -164,7 +166,7 @@ def table(s: dict) -> str:
         rows.append(f"| {side} | {r['words_per_s']:.0f} | {r['p50_ms']:.1f} / {r['p95_ms']:.1f} ms | "
                     f"{r['dev_f1']:.4f} | {r['peak_rss_mib']:.0f} MiB |")
     rows += ["", "| training | tokens/s | s/epoch | dev F1 | peak RSS |", "|---|---|---|---|---|"]
-    for side in [k[len("train_"):] for k, v in s.items() if k.startswith("train_") and isinstance(v, dict) and "tokens_per_s" in v]:
+    for side in s["train_sides"]:
         r = s[f"train_{side}"]
         rows.append(f"| {side} | {r['tokens_per_s']:.0f} | {r['epoch_s']:.1f} | {r['dev_f1']:.4f} | {r['peak_rss_mib']:.0f} MiB |")
     q = s["ratios"]
@@ -177,17 +179,12 @@ def table(s: dict) -> str:
              f"SeqLab {s['train_f1_seed_spread_points']['seqlab']:.2f}, Trainer {s['train_f1_seed_spread_points']['trainer']:.2f}; "
              f"SeqLab in bf16: {s['train_seqlab_bf16']}); "
              + "".join(f"{k}: {q['train_tokens_per_s_' + k]:.2f}x tokens/s, F1 gap {q['train_f1_gap_points_' + k]:+.2f} "
-                       "points; " for k in _pairs(q)) +
+                       "points; " for k in s["train_pairs"]) +
              f"app process with the default model (BiLSTM + CRF, {s['app_default_precision']}): "
              f"{s['app_memory_mib']:.0f} MiB peak, 100-word paragraph p50 {s['app_default_p50_ms']:.1f} ms / p95 "
              f"{s['app_default_p95_ms']:.1f} ms (torch int8: {s['app_torch_int8_p50_ms']:.1f} / "
              f"{s['app_torch_int8_p95_ms']:.1f} ms)"]
     return "\n".join(rows)
-
-
-def _pairs(ratios: dict) -> list[str]:
-    """The like-for-like training comparisons present, e.g. ``seqlab_vs_trainer-bf16``."""
-    return [k[len("train_tokens_per_s_"):] for k in ratios if k.startswith("train_tokens_per_s_")]
 
 
 def _short(r: dict) -> str:
