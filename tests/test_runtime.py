@@ -197,3 +197,23 @@ def test_a_classifier_of_the_wrong_shape_is_a_checkpoint_error(trained_softmax_d
     assert path.stat().st_size == stat.st_size  # the same cache key: the cached load reads the bad layer
     with pytest.raises(CheckpointError, match="cannot be loaded"):
         Tagger.load(folder, precision="onnx-fp32")
+
+
+def test_the_export_uses_eager_attention_and_gives_the_model_back_as_it_was(trained_dir, monkeypatch):
+    loaded = Tagger.load(trained_dir)
+    config = loaded.model.hf.config
+    before = config._attn_implementation
+    seen = []
+    export = torch.onnx.export
+
+    def spy(module, *args, **kwargs):
+        seen.append(module.base.config._attn_implementation)
+        return export(module, *args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", spy)
+    texts = ["Bob works at Globex in Berlin .", "Alice ."]
+    fp32 = loaded.predict(texts)
+    fast = Tagger(loaded.model, loaded.encoder.tokenizer, loaded.meta, precision="onnx-fp32")
+    assert seen == ["eager"]
+    assert config._attn_implementation == before != "eager"  # torch's own attention again
+    assert keys(loaded.predict(texts)) == keys(fp32) == keys(fast.predict(texts))
