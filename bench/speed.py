@@ -55,6 +55,8 @@ def main() -> None:
                         help="comma-separated of seqlab, trainer, seqlab-fp32, trainer-bf16; auto: the first "
                              "two, and the other two where the processor computes bfloat16 natively")
     parser.add_argument("--dev-sentences", type=int, default=0, help="0 = all")
+    parser.add_argument("--model", help="a model folder trained as the training sides train theirs (--encoder none "
+                        "--decoder softmax): its inference is measured and the training is skipped")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script runs")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "speed.json"))
@@ -74,7 +76,8 @@ def run(args) -> None:
     os.environ["SEQLAB_CACHE"] = str(work / "cache")  # the ONNX exports of this run, made untimed
     common = {"train": args.train, "dev": args.dev, "n_train": args.train_sentences, "epochs": args.epochs,
               "n_dev": args.dev_sentences, "device": args.device}
-    training: dict[str, list[dict]] = {side: [] for side in _train_sides(args.train_sides, args.device)}
+    sides = () if args.model else _train_sides(args.train_sides, args.device)
+    training: dict[str, list[dict]] = {side: [] for side in sides}
     sides = list(training)
     for r in range(args.train_repeats):
         # repeat r: every side from the same seed (same initial classifier, same seed for the order)
@@ -82,7 +85,7 @@ def run(args) -> None:
             out = str(work / f"{side}-{r}")
             training[side].append(_spawn({**common, "kind": "train", "side": side, "save": out, "seed": 13 + r}))
             print(f"train {side} #{r}: {_short(training[side][-1])}", flush=True)
-    model_dir = training["seqlab"][0]["saved"]
+    model_dir = args.model or training["seqlab"][0]["saved"]
     inference: dict[str, list[dict]] = {"pipeline": [], "seqlab": [], "seqlab-int8": [], "seqlab-onnx-int8": []}
     sides = list(inference)
     # the ONNX export, made once in a process of its own: the timed ones load it from the cache, as a user's do
@@ -121,25 +124,31 @@ def _median(rows: list[dict], key: str) -> float:
 
 def summarise(training, inference, memory) -> dict:
     """Medians per side and the ratios the targets are stated in."""
-    s = {}
+    s = {"train_sides": list(training), "train_pairs": []}
     for side, rows in training.items():
         s[f"train_{side}"] = {k: _median(rows, k) for k in ("tokens_per_s", "epoch_s", "dev_f1", "peak_rss_mib")}
     for side, rows in inference.items():
         s[f"infer_{side}"] = {k: _median(rows, k) for k in ("words_per_s", "p50_ms", "p95_ms", "dev_f1", "peak_rss_mib")}
     s["ratios"] = {
-        "train_tokens_per_s": s["train_seqlab"]["tokens_per_s"] / s["train_trainer"]["tokens_per_s"],
         "infer_words_per_s_fp32": s["infer_seqlab"]["words_per_s"] / s["infer_pipeline"]["words_per_s"],
         "infer_words_per_s_int8": s["infer_seqlab-int8"]["words_per_s"] / s["infer_pipeline"]["words_per_s"],
         "int8_f1_drop_points": 100 * (s["infer_seqlab"]["dev_f1"] - s["infer_seqlab-int8"]["dev_f1"]),
         "infer_words_per_s_onnx_int8": s["infer_seqlab-onnx-int8"]["words_per_s"] / s["infer_pipeline"]["words_per_s"],
         "onnx_int8_f1_drop_points": 100 * (s["infer_seqlab"]["dev_f1"] - s["infer_seqlab-onnx-int8"]["dev_f1"]),
-        "train_f1_gap_points": 100 * (s["train_seqlab"]["dev_f1"] - s["train_trainer"]["dev_f1"]),
     }
+    s["app_memory_mib"] = memory["peak_rss_mib"]
+    s["app_default_p50_ms"], s["app_default_p95_ms"] = memory["p50_ms"], memory["p95_ms"]
+    s["app_default_precision"] = memory["precision"]
+    s["app_torch_int8_p50_ms"] = memory["torch_int8"]["p50_ms"]
+    s["app_torch_int8_p95_ms"] = memory["torch_int8"]["p95_ms"]
+    if not training:  # --model: inference only
+        return s
+    s["ratios"]["train_tokens_per_s"] = s["train_seqlab"]["tokens_per_s"] / s["train_trainer"]["tokens_per_s"]
+    s["ratios"]["train_f1_gap_points"] = 100 * (s["train_seqlab"]["dev_f1"] - s["train_trainer"]["dev_f1"])
     # the F1 gap seed by seed (both sides of a repeat share the seed) against the spread between seeds
     pairs = [100 * (a["dev_f1"] - b["dev_f1"]) for a, b in zip(training["seqlab"], training["trainer"])]
     s["train_f1_gap_by_seed_points"] = pairs
     s["train_seqlab_bf16"] = all(r.get("bf16") for r in training["seqlab"])
-    s["train_sides"], s["train_pairs"] = list(training), []
     for mine, peer in (("seqlab", "trainer-bf16"), ("seqlab-fp32", "trainer")):  # each precision against its like
         if mine in training and peer in training:
             key = f"{mine}_vs_{peer}"
@@ -150,11 +159,6 @@ def summarise(training, inference, memory) -> dict:
                                                        for a, b in zip(training[mine], training[peer])]
     s["train_f1_seed_spread_points"] = {
         side: 100 * (max(r["dev_f1"] for r in rows) - min(r["dev_f1"] for r in rows)) for side, rows in training.items()}
-    s["app_memory_mib"] = memory["peak_rss_mib"]
-    s["app_default_p50_ms"], s["app_default_p95_ms"] = memory["p50_ms"], memory["p95_ms"]
-    s["app_default_precision"] = memory["precision"]
-    s["app_torch_int8_p50_ms"] = memory["torch_int8"]["p50_ms"]
-    s["app_torch_int8_p95_ms"] = memory["torch_int8"]["p95_ms"]
     return s
 
 
@@ -165,21 +169,24 @@ def table(s: dict) -> str:
         r = s[f"infer_{side}"]
         rows.append(f"| {side} | {r['words_per_s']:.0f} | {r['p50_ms']:.1f} / {r['p95_ms']:.1f} ms | "
                     f"{r['dev_f1']:.4f} | {r['peak_rss_mib']:.0f} MiB |")
-    rows += ["", "| training | tokens/s | s/epoch | dev F1 | peak RSS |", "|---|---|---|---|---|"]
+    if s["train_sides"]:
+        rows += ["", "| training | tokens/s | s/epoch | dev F1 | peak RSS |", "|---|---|---|---|---|"]
     for side in s["train_sides"]:
         r = s[f"train_{side}"]
         rows.append(f"| {side} | {r['tokens_per_s']:.0f} | {r['epoch_s']:.1f} | {r['dev_f1']:.4f} | {r['peak_rss_mib']:.0f} MiB |")
     q = s["ratios"]
-    rows += ["", f"SeqLab / pipeline words/s: fp32 {q['infer_words_per_s_fp32']:.2f}x, int8 "
-             f"{q['infer_words_per_s_int8']:.2f}x (int8 F1 drop {q['int8_f1_drop_points']:.2f} points), onnx-int8 "
-             f"{q['infer_words_per_s_onnx_int8']:.2f}x (F1 drop {q['onnx_int8_f1_drop_points']:.2f} points); "
+    trained = "" if not s["train_sides"] else (
              f"SeqLab / Trainer tokens/s: {q['train_tokens_per_s']:.2f}x (F1 gap of the medians "
              f"{q['train_f1_gap_points']:+.2f} points; seed by seed "
              f"{', '.join(f'{g:+.2f}' for g in s['train_f1_gap_by_seed_points'])}; spread between seeds: "
              f"SeqLab {s['train_f1_seed_spread_points']['seqlab']:.2f}, Trainer {s['train_f1_seed_spread_points']['trainer']:.2f}; "
              f"SeqLab in bf16: {s['train_seqlab_bf16']}); "
              + "".join(f"{k}: {q['train_tokens_per_s_' + k]:.2f}x tokens/s, F1 gap {q['train_f1_gap_points_' + k]:+.2f} "
-                       "points; " for k in s["train_pairs"]) +
+                       "points; " for k in s["train_pairs"]))
+    rows += ["", f"SeqLab / pipeline words/s: fp32 {q['infer_words_per_s_fp32']:.2f}x, int8 "
+             f"{q['infer_words_per_s_int8']:.2f}x (int8 F1 drop {q['int8_f1_drop_points']:.2f} points), onnx-int8 "
+             f"{q['infer_words_per_s_onnx_int8']:.2f}x (F1 drop {q['onnx_int8_f1_drop_points']:.2f} points); "
+             + trained +
              f"app process with the default model (BiLSTM + CRF, {s['app_default_precision']}): "
              f"{s['app_memory_mib']:.0f} MiB peak, 100-word paragraph p50 {s['app_default_p50_ms']:.1f} ms / p95 "
              f"{s['app_default_p95_ms']:.1f} ms (torch int8: {s['app_torch_int8_p50_ms']:.1f} / "
