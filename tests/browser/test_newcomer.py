@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import TIMEOUT_MS
 from tests.browser.steps import accept, editor, shown_spans, start_training, unfocus
+from tests.browser.test_concurrency import eventually
 from tests.browser.test_loop import TRAIN_OPTIONS, training_records, watch_training
 
 pytestmark = pytest.mark.browser
@@ -49,13 +51,15 @@ def test_patterns_suggest_before_a_model_then_training_ranks_the_queue(app, serv
     project = services.project(NAME)
     services.update_project(project.id, base_model=tiny_base, auto_activate=True)  # the tiny test BERT
     app.go("Settings")  # the page chose the new project when it made it
+    # on a loaded machine the rerun's old elements (the first project's settings) can linger a moment
+    expect(page.get_by_label("Name", exact=True)).to_have_count(1, timeout=TIMEOUT_MS)
     expect(page.get_by_label("Name", exact=True)).to_have_value(NAME)
 
     # A pattern, added on the page: a term for the only label there is.
     page.get_by_label("Term or expression").fill("Acme Corp")
     page.get_by_role("button", name="Add pattern").click()
     app.wait_for_run()  # (its toast lasts 4 s: on a loaded machine it can be gone before a check, so none)
-    assert [(p.label, p.pattern) for p in services.patterns(project.id)] == [("MISC", "Acme Corp")]
+    eventually(lambda: [(p.label, p.pattern) for p in services.patterns(project.id)] == [("MISC", "Acme Corp")])
 
     # Texts to annotate, then Annotate: the pattern's match is pre-filled and drawn as a pattern's.
     app.go("Data")
