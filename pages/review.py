@@ -1,6 +1,6 @@
 """Review page (team mode; reviewers, admins): assign documents, adjudicate documents two or more annotators
 corrected (their spans side by side, the differences listed, adopt one or merge; a frames project's
-frames, one row per predicate, adopt one), and read the agreement between annotators, each figure
+frames, one row per predicate, adopt one or merge predicate by predicate), and read the agreement between annotators, each figure
 opening the documents they disagree on."""
 
 from __future__ import annotations
@@ -104,8 +104,55 @@ def adopt_frames(doc, name: str, frames) -> None:
     st.session_state[NOTICE] = f"Document #{doc.id}: {name}'s frames are now its gold."
 
 
+LEAVE_OUT = "(leave it out)"
+
+
+def predicate_choices(annotations) -> dict[tuple[int, int], dict[str, object]]:
+    """Each predicate anyone marked, in text order: who marked it and their frame of it."""
+    found: dict[tuple[int, int], dict[str, object]] = {}
+    for a in annotations:
+        for f in a.frames:
+            found.setdefault((f.predicate.start, f.predicate.end), {})[a.annotator] = f
+    return dict(sorted(found.items()))
+
+
+def merge_frames_key(doc, where: tuple[int, int]) -> str:
+    return f"review_frames_merge_{doc.id}_{doc.version}_{where[0]}_{where[1]}"
+
+
+def save_frames_merge(doc, choices) -> None:
+    """The frames the merge chose, predicate by predicate, saved as the document's gold."""
+    frames = []
+    for where, by in choices.items():
+        name = st.session_state.get(merge_frames_key(doc, where), next(iter(by)))
+        if name in by:
+            frames.append(by[name])
+    try:
+        services().adjudicate_frames(doc.id, frames, reviewer=annotator(), expected_version=doc.version)
+    except SeqLabError as exc:
+        st.session_state[ERROR] = str(exc)
+        return
+    st.session_state[NOTICE] = f"Document #{doc.id}: the merged frames ({len(frames)} predicates) are now its gold."
+
+
+def frames_merge_section(doc, annotations) -> None:
+    """Per predicate, whose frame of it (its sense and arguments) goes into the gold, or none."""
+    choices = predicate_choices(annotations)
+    if not choices:
+        return
+    st.markdown("**Merge** " + md("(per predicate, whose frame goes into the gold)"))
+    for where, by in choices.items():
+        word = doc.text[where[0]:where[1]]
+        agreed = len(by) == len(annotations) and len({(f.predicate.label, f.arguments) for f in by.values()}) == 1
+        st.selectbox(md(f"“{word}” [{where[0]}, {where[1]})" + (" (all agree)" if agreed else "")),
+                     [*by, LEAVE_OUT], key=merge_frames_key(doc, where))
+    st.button("Save the merge as gold", key=f"review_frames_save_{doc.id}",
+              on_click=partial(save_frames_merge, doc, choices))
+
+
 def adjudicate_frames_document(project, doc, annotations) -> None:
-    """A frames document: each annotator's frames side by side, the differences, adopt one."""
+    """A frames document: each annotator's frames side by side, the differences, adopt one or
+    merge them predicate by predicate."""
     columns = st.columns(len(annotations))
     for column, a in zip(columns, annotations):
         with column:
@@ -121,8 +168,9 @@ def adjudicate_frames_document(project, doc, annotations) -> None:
             st.markdown("- " + md(f"{said}: {', '.join(who)} only"))
     else:
         st.success("They agree exactly.")
+    frames_merge_section(doc, annotations)
     gold = "adjudicated" if doc.status == "reviewed" else "not adjudicated yet"
-    st.markdown("**Gold** " + md(f"({gold}; to merge, adopt the closer one here, then correct it on Annotate)"))
+    st.markdown("**Gold** " + md(f"({gold}; to change an argument, correct the gold on Annotate)"))
     if doc.frames:
         st.html(frames_html(doc.text, doc.frames, colours(project)))
     else:

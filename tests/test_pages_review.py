@@ -176,6 +176,37 @@ def test_a_reviewer_adopts_one_annotators_frames_and_reads_their_agreement(team)
     assert svc.adjudications(doc.id)[-1].adopted_from == BOLD_NAME
 
 
+def test_a_reviewer_merges_frames_predicate_by_predicate(team):
+    from tagger.spans import Frame
+
+    LEAVE_OUT = "(leave it out)"
+
+    def merge_frames_key(doc, where):  # pages/review.py's (importing the page would run it)
+        return f"review_frames_merge_{doc.id}_{doc.version}_{where[0]}_{where[1]}"
+
+    svc, _ = team
+    project, doc, model = _frames_team(svc)
+    theirs = Frame(model[1].predicate, (Span(10, 13, "ARG1"),))  # only "visited", another reading of it
+    svc.submit_frames_annotation(doc.id, model, annotator=LINK_NAME)
+    svc.submit_frames_annotation(doc.id, (theirs,), annotator=BOLD_NAME)
+    at = as_person(svc, "rev", "review", project_id=project.id)
+    assert not at.exception
+    doc = svc.document(doc.id)
+    said, visited = (model[0].predicate.start, model[0].predicate.end), (theirs.predicate.start, theirs.predicate.end)
+    assert at.selectbox(key=merge_frames_key(doc, said)).options == [LINK_NAME, LEAVE_OUT]
+    assert at.selectbox(key=merge_frames_key(doc, visited)).options == [LINK_NAME, BOLD_NAME, LEAVE_OUT]
+    at.selectbox(key=merge_frames_key(doc, visited)).set_value(BOLD_NAME).run()
+    at.button(key=f"review_frames_save_{doc.id}").click().run()
+    assert not at.exception
+    gold = svc.document(doc.id)
+    assert gold.status == "reviewed" and gold.frames == (model[0], theirs)  # "said" from one, "visited" from the other
+    assert svc.adjudications(doc.id)[-1].adopted_from is None
+    # the page now reads the new version; leaving a predicate out drops its frame
+    at.selectbox(key=merge_frames_key(gold, said)).set_value(LEAVE_OUT).run()
+    at.button(key=f"review_frames_save_{doc.id}").click().run()
+    assert not at.exception and svc.document(doc.id).frames == (model[1],)
+
+
 def test_an_annotators_frames_accept_in_an_assigned_queue_keeps_their_own(team):
     from tests.test_tasks_app import _editors, _send
 
