@@ -132,7 +132,8 @@ def save_frames_merge(doc, choices) -> None:
     except SeqLabError as exc:
         st.session_state[ERROR] = str(exc)
         return
-    st.session_state[NOTICE] = f"Document #{doc.id}: the merged frames ({len(frames)} predicates) are now its gold."
+    count = f"{len(frames)} predicate" + ("" if len(frames) == 1 else "s")
+    st.session_state[NOTICE] = f"Document #{doc.id}: the merged frames ({count}) are now its gold."
 
 
 def frames_merge_section(doc, annotations) -> None:

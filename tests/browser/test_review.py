@@ -177,7 +177,8 @@ def test_a_reviewer_merges_two_corrections_in_the_editor_and_reads_the_agreement
 
 def test_an_srl_team_corrects_frames_and_a_reviewer_adopts_one(team, review_home):
     """A frames project: ben changes a role in frame mode on a document shared with ann; the
-    reviewer sees both people's frames, the difference under its predicate, and adopts ben's."""
+    reviewer sees both people's frames and the difference under its predicate, merges them
+    predicate by predicate, then adopts ben's whole."""
     from db import repo
     from db.session import write_session
     from services import Services
@@ -221,7 +222,16 @@ def test_an_srl_team_corrects_frames_and_a_reviewer_adopts_one(team, review_home
         expect(main.get_by_text("“Kyoto” [23, 28) ARG0 of “visited”: " + BOLD_NAME + " only")).to_be_visible()
         expect(main.get_by_text("“Kyoto” [23, 28) ARG1 of “visited”: ann only")).to_be_visible()
         expect(main.get_by_test_id("stDataFrame")).to_be_visible()
+        # the merge, predicate by predicate: "said" left out, ben's frame of "visited"
+        for predicate, whose in (("said", "(leave it out)"), ("visited", BOLD_NAME)):
+            main.get_by_test_id("stSelectbox").filter(has_text=f"“{predicate}”").click()
+            page.get_by_role("option", name=whose, exact=True).click()
+            team.wait_for_run()
         team.screenshot("review-frames")
+        page.get_by_role("button", name="Save the merge as gold").click()
+        team.wait_for_run()
+        expect(main.get_by_text(f"Document #{doc.id}: the merged frames (1 predicate) are now its gold.")).to_be_visible()
+        assert svc.document(doc.id).frames == (mine[BOLD_NAME][1],)
         page.get_by_role("button", name=f"Adopt {BOLD_NAME}'s").click()
         team.wait_for_run()
         expect(main.get_by_text(f"Document #{doc.id}: {BOLD_NAME}'s frames are now its gold.")).to_be_visible()
