@@ -82,6 +82,10 @@ def test_a_session_per_thread_count(trained_dir):
     finally:
         share_cpu(with_training=False)
     assert 1 in fast.model.runtime.sessions and len(fast.model.runtime.sessions) >= 1
+    for session in fast.model.runtime.sessions.values():  # threads spin within a run, never after it
+        options = session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+        assert options.get_session_config_entry("session.force_spinning_stop") == "1"
 
 
 def test_a_frames_model_sends_the_predicate_as_segments(srl_model_dir):
