@@ -63,7 +63,9 @@ def detect_task(fmt: str, text: str, name: str | None = None) -> str | None:
     plain = prefixed = three = dashes = lines = conllu = 0
     for line in f._lines(text)[:20000]:
         fields = _block_fields(line)
-        if len(fields) < 2 or fields[0] == f.DOCSTART or f._is_comment(fields):
+        # "#<TAB>TAG" is the word "#" (as the tags reader takes it), not a comment
+        word_hash = len(fields) == 2 and fields[0].startswith("#") and "\t" in line
+        if len(fields) < 2 or fields[0] == f.DOCSTART or (f._is_comment(fields) and not word_hash):
             continue
         conllu += _conllu(line) is not None
         tag = fields[-1]

@@ -195,6 +195,8 @@ def test_the_task_is_detected_from_the_content():
     assert detect_task("column", "EU B-ORG\nrejects O\n") == "spans"
     assert detect_task("jsonl", '{"text": "a", "tags": []}\n') == "tags"
     assert detect_task("text", "a line\n") is None
+    assert detect_task("column", "#\tSYM\n") == "tags"  # the word "#" (hypothesis found "#" NOUN read as spans)
+    assert detect_task("column", "# sent_id = 1\nGood\tADJ\n") == "tags"
     pos = read(POS_FILE, fmt="column")
     assert pos.task == "tags" and [e.text for e in pos.examples] == ["From the AP", "Good food"]
     assert [s.label for s in pos.examples[0].spans] == ["ADP", "DET", "PROPN"]
