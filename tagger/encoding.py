@@ -15,6 +15,7 @@ import bisect
 import dataclasses
 import zlib
 
+import numpy as np
 import torch
 
 from .lexicon import subword_bits
@@ -92,9 +93,10 @@ class TextEncoder:
     """Wraps a fast tokenizer: encode texts, cut windows, build padded batches."""
 
     def __init__(self, tokenizer, max_length: int = 256, stride: int = 64, lexicon: bool = False,
-                 bigrams: bool = False):
+                 bigrams: bool = False, casing: bool = True, suffixes: bool = True):
         """``lexicon``: also give each subword its dictionary bits (:mod:`tagger.lexicon`);
-        ``bigrams``: its bigram bucket."""
+        ``bigrams``: its bigram bucket. ``casing`` / ``suffixes``: False leaves out the casing
+        classes / suffix buckets (``()``), for a model that reads none (prediction's cost)."""
         if not getattr(tokenizer, "is_fast", False):
             raise SeqLabError(
                 f"{type(tokenizer).__name__} is not a fast tokenizer; SeqLab needs the "
@@ -110,6 +112,7 @@ class TextEncoder:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.unk_id = tokenizer.unk_token_id
         self.lexicon, self.bigrams = lexicon, bigrams
+        self.with_casing, self.with_suffixes = casing, suffixes
 
     def encode(self, texts: Sequence[str]) -> list[Encoded]:
         """Tokenize texts (no special tokens, no truncation) keeping character offsets."""
@@ -133,11 +136,11 @@ class TextEncoder:
         ids = [ids[k] for k in keep]
         offsets = [tuple(offsets[k]) for k in keep]
         words = _words(offsets, [word_ids[k] for k in keep])
-        casing = _casing(text, offsets, words)
+        casing = _casing(text, offsets, words) if self.with_casing else ()
         unseen = tuple(unseen_bucket(text[a:b]) if i == self.unk_id else 0 for i, (a, b) in zip(ids, offsets))
         lexicon = subword_bits(text, offsets) if self.lexicon else ()
         return Encoded(tuple(ids), tuple(offsets), tuple(words), tuple(casing), unseen, (),
-                       _suffixes(text, offsets, words), lexicon, _bigrams(text, offsets) if self.bigrams else ())
+                       _suffixes(text, offsets, words) if self.with_suffixes else (), lexicon, _bigrams(text, offsets) if self.bigrams else ())
 
     def windows(self, lengths: Sequence[int]) -> list[Window]:
         """Windows covering every subword of every text; long texts overlap by ``stride``."""
@@ -160,35 +163,27 @@ class TextEncoder:
         p, s = len(self.prefix), len(self.suffix)
         width = max(w.end - w.start for w in windows)
         size = (len(windows), p + width + s)
-        input_ids = torch.full(size, self.pad_id, dtype=torch.long)
-        attention = torch.zeros(size, dtype=torch.long)
-        casing = torch.zeros(size, dtype=torch.long)
-        unseen = torch.zeros(size, dtype=torch.long)
-        predicate = torch.zeros(size, dtype=torch.long)
-        suffix = torch.zeros(size, dtype=torch.long)
-        lexicon = torch.zeros(size, dtype=torch.long)
-        bigram = torch.zeros(size, dtype=torch.long)
-        lengths = torch.zeros(len(windows), dtype=torch.long)
-        tags = torch.full((len(windows), max(width, 1)), IGNORE, dtype=torch.long)
+        # filled as NumPy arrays (a row assignment from a list costs a tenth of a torch.tensor)
+        input_ids = np.full(size, self.pad_id, dtype=np.int64)
+        attention = np.zeros(size, dtype=np.int64)
+        casing, unseen, predicate, suffix, lexicon, bigram = (np.zeros(size, dtype=np.int64) for _ in range(6))
+        lengths = np.zeros(len(windows), dtype=np.int64)
+        tags = np.full((len(windows), max(width, 1)), IGNORE, dtype=np.int64)
         for row, w in enumerate(windows):
             enc, n = encoded[w.item], w.end - w.start
-            seq = list(self.prefix) + list(enc.ids[w.start : w.end]) + list(self.suffix)
-            input_ids[row, : len(seq)] = torch.tensor(seq)
-            attention[row, : len(seq)] = 1
-            casing[row, p : p + n] = torch.tensor(enc.casing[w.start : w.end])
-            if enc.unseen:
-                unseen[row, p : p + n] = torch.tensor(enc.unseen[w.start : w.end])
-            if enc.predicate:
-                predicate[row, p : p + n] = torch.tensor(enc.predicate[w.start : w.end])
-            if enc.suffix:
-                suffix[row, p : p + n] = torch.tensor(enc.suffix[w.start : w.end])
-            if enc.lexicon:
-                lexicon[row, p : p + n] = torch.tensor(enc.lexicon[w.start : w.end])
-            if enc.bigram:
-                bigram[row, p : p + n] = torch.tensor(enc.bigram[w.start : w.end])
+            input_ids[row, : p + n + s] = (*self.prefix, *enc.ids[w.start : w.end], *self.suffix)
+            attention[row, : p + n + s] = 1
+            for field, array in (("casing", casing), ("unseen", unseen), ("predicate", predicate),
+                                 ("suffix", suffix), ("lexicon", lexicon), ("bigram", bigram)):
+                values = getattr(enc, field)
+                if values:
+                    array[row, p : p + n] = values[w.start : w.end]
             lengths[row] = n
             if tag_ids is not None:
-                tags[row, :n] = torch.tensor(tag_ids[w.item][w.start : w.end])
+                tags[row, :n] = tag_ids[w.item][w.start : w.end]
+        input_ids, attention, casing, unseen, predicate, suffix, lexicon, bigram, lengths, tags = (
+            torch.from_numpy(a) for a in (input_ids, attention, casing, unseen, predicate, suffix, lexicon, bigram,
+                                          lengths, tags))
         out = {"input_ids": input_ids, "attention_mask": attention, "casing": casing, "unseen": unseen,
                "suffix": suffix, "lexicon": lexicon, "bigram": bigram, "lengths": lengths}
         if any(encoded[w.item].predicate for w in windows):

@@ -84,7 +84,8 @@ class Tagger:
         # windows as long as those the model was trained on, unless asked otherwise
         max_length = max_length or self.meta.get("train_config", {}).get("max_length", 256)
         self.encoder = TextEncoder(tokenizer, max_length=max_length, stride=stride, lexicon=model.head.lexicon,
-                                   bigrams=model.head.bigram_buckets > 0)
+                                   bigrams=model.head.bigram_buckets > 0, casing=model.head.encoder != "none",
+                                   suffixes=model.head.suffix_buckets > 0)
         self.batch_size = batch_size
         self.device = next(model.parameters()).device
         self.finder: Tagger | None = None  # frames: the predicate finder, when the folder has one
@@ -305,6 +306,9 @@ def _merge(encoded: list[Encoded], windows: list[Window], emissions: list[torch.
     merged: list[torch.Tensor | None] = [None] * len(encoded)
     best: dict[int, torch.Tensor] = {}
     for w, e in zip(windows, emissions):
+        if w.start == 0 and w.end == len(encoded[w.item]):  # the text's one window (most texts)
+            merged[w.item] = e
+            continue
         if merged[w.item] is None:
             merged[w.item] = torch.zeros(len(encoded[w.item]), e.shape[-1])
             best[w.item] = torch.full((len(encoded[w.item]),), -1)
