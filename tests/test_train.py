@@ -275,3 +275,16 @@ def test_the_fused_optimizer_makes_the_multi_tensor_kernels_update(tiny_base):
     for (name, a), b in zip(model.named_parameters(), twin.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
         assert not torch.equal(a, start[name]), name  # every parameter moved
+
+
+def test_importing_the_engine_bounds_onednns_primitive_cache_unless_the_user_set_it():
+    import os
+    import subprocess
+    import sys
+
+    probe = "import os, tagger; print(os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])"
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "8"
+    assert subprocess.run([sys.executable, "-c", probe], env={**env, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "64"},
+                          capture_output=True, text=True, check=True).stdout.strip() == "64"
