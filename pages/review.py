@@ -1,7 +1,7 @@
 """Review page (team mode; reviewers, admins): assign documents, adjudicate documents two or more annotators
 corrected (their spans side by side, the differences listed, adopt one or merge; a frames project's
-frames, one row per predicate, adopt one or merge predicate by predicate), and read the agreement between annotators, each figure
-opening the documents they disagree on."""
+frames, one row per predicate, adopt one or merge predicate by predicate), and read the agreement
+between annotators, each figure opening the documents they disagree on."""
 
 from __future__ import annotations
 

@@ -139,8 +139,9 @@ class TextEncoder:
         casing = _casing(text, offsets, words) if self.with_casing else ()
         unseen = tuple(unseen_bucket(text[a:b]) if i == self.unk_id else 0 for i, (a, b) in zip(ids, offsets))
         lexicon = subword_bits(text, offsets) if self.lexicon else ()
-        return Encoded(tuple(ids), tuple(offsets), tuple(words), tuple(casing), unseen, (),
-                       _suffixes(text, offsets, words) if self.with_suffixes else (), lexicon, _bigrams(text, offsets) if self.bigrams else ())
+        suffix = _suffixes(text, offsets, words) if self.with_suffixes else ()
+        bigram = _bigrams(text, offsets) if self.bigrams else ()
+        return Encoded(tuple(ids), tuple(offsets), tuple(words), tuple(casing), unseen, (), suffix, lexicon, bigram)
 
     def windows(self, lengths: Sequence[int]) -> list[Window]:
         """Windows covering every subword of every text; long texts overlap by ``stride``."""
