@@ -336,15 +336,17 @@ def _random_case(seed: int, batch: int = 4, steps: int = 7, k: int = 5):
     return crf, emissions, mask
 
 
+@pytest.mark.parametrize("steps", [7, 45])  # 45: the messages rescaled on the way (every 8 positions)
 @pytest.mark.parametrize("seed", range(20))
-def test_numpy_decode_and_marginals_match_the_torch_reference(seed):
+def test_numpy_decode_and_marginals_match_the_torch_reference(seed, steps):
     from tagger.crf import decode_with_marginals
 
-    crf, emissions, mask = _random_case(seed)
+    crf, emissions, mask = _random_case(seed, steps=steps)
     paths, probs = decode_with_marginals(crf, emissions, mask)
     assert paths == crf.decode(emissions, mask)
-    reference = crf.marginals(emissions, mask)
-    assert torch.allclose(probs, reference.float(), atol=1e-5)
+    # in float64: over 45 positions torch's own float32 recursion drifts by 6e-5
+    reference = crf.double().marginals(emissions.double(), mask)
+    assert torch.allclose(probs.double(), reference, atol=1e-6)
 
 
 def test_numpy_viterbi_matches_constrained_viterbi():
@@ -376,3 +378,29 @@ def test_scaled_marginals_match_the_log_space_ones_and_fall_back_when_exp_overfl
     if scale == 1.0:  # the fast path itself, not its fallback; the float32 reference only here
         assert np.allclose(probs, crf.marginals(emissions, mask).detach().double().numpy(), atol=1e-5)
         assert np.allclose(_marginals_scaled(em, lengths, start, trans, end), probs, atol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.lists(st.integers(1, 70), min_size=1, max_size=5), st.floats(0.1, 30.0))
+def test_numpy_crf_inference_matches_the_log_space_recursions_whatever_the_lengths(seed, lengths, scale):
+    """Rows of any lengths in one batch, in any order, scores of any spread: the fast Viterbi
+    is torch's, the rescaled marginals are the log-space ones (or fall back to them)."""
+    import numpy as np
+
+    from tagger.crf import _marginals_log, marginals_np, viterbi_np
+
+    k = 5
+    gen = torch.Generator().manual_seed(seed)
+    allowed, allowed_start = allowed_transitions(["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
+    crf = CRF(k, allowed, allowed_start)
+    with torch.no_grad():
+        for p in (crf.transitions, crf.start_transitions, crf.end_transitions):
+            p.normal_(generator=gen)
+    steps = max(lengths)
+    emissions = torch.randn(len(lengths), steps, k, generator=gen, dtype=torch.float64) * scale
+    mask = torch.arange(steps)[None, :] < torch.tensor(lengths)[:, None]
+    _, start, trans, end = (t.detach().double().numpy() for t in crf._scores(emissions))
+    em = emissions.numpy()
+    assert viterbi_np(em, np.array(lengths), start, trans, end) == crf.decode(emissions, mask)
+    probs = marginals_np(em, np.array(lengths), start, trans, end)
+    assert np.allclose(probs, _marginals_log(em, np.array(lengths), start, trans, end), atol=1e-6)
