@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import bisect
 import dataclasses
+import re
 import zlib
 
 import numpy as np
@@ -70,8 +71,33 @@ def unseen_bucket(text: str, buckets: int = UNSEEN_BUCKETS) -> int:
     return zlib.crc32(text.encode("utf-8")) % (buckets - 1) + 1
 
 
+_ASCII_DIGIT = re.compile(r"[0-9]")
+
+
 def casing_class(word: str) -> int:
-    """The casing class (index into CASING_CLASSES) of a word of the original text."""
+    """The casing class (index into CASING_CLASSES) of a word of the original text.
+
+    An ASCII word is classed with str's own tests (a quarter of the time: a paragraph's words
+    are classed at every prediction); in ASCII they mean exactly what :func:`_casing_class`
+    tests letter by letter (tested on random words)."""
+    if not word.isascii():
+        return _casing_class(word)
+    if word.isdigit():
+        return 5
+    if _ASCII_DIGIT.search(word):
+        return 6
+    if word.islower():
+        return 1
+    if word.isupper():
+        return 2 if sum(c.isalpha() for c in word) > 1 else 3
+    letters = [c for c in word if c.isalpha()]
+    if not letters:
+        return 7
+    return 3 if letters[0].isupper() and "".join(letters[1:]).islower() else 4
+
+
+def _casing_class(word: str) -> int:
+    """:func:`casing_class` of any word, letter by letter."""
     letters = [c for c in word if c.isalpha()]
     if word.isdigit():
         return 5

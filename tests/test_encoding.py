@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
 from tagger.encoding import CASING_CLASSES, TextEncoder, align_tags, casing_class, length_batches
@@ -66,6 +68,14 @@ def test_batch_wraps_windows_in_special_tokens(encoder):
 )
 def test_casing_classes(word, expected):
     assert CASING_CLASSES[casing_class(word)] == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from("aZb1Y9.-'_ ~ÉéßİıǅΣ北"), max_size=8) | st.text(max_size=6))
+def test_the_ascii_casing_shortcut_classes_as_the_letter_by_letter_test(word):
+    from tagger.encoding import _casing_class
+
+    assert casing_class(word) == _casing_class(word)
 
 
 def test_casing_survives_the_uncased_tokenizer(encoder):
