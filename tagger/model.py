@@ -100,6 +100,7 @@ class SequenceTagger(nn.Module):
         self.head = head
         # when set (tagger.runtime), what computes the transformer's hidden states instead of ``hf``
         self.runtime = None
+        self.lstm_runtime = None  # likewise for the BiLSTM and its classifier (tagger.runtime.OnnxBiLSTM)
         k = len(head.tags)
         if hf.config.num_labels != k:
             raise ValueError(f"transformer has {hf.config.num_labels} labels, head has {k} tags")
@@ -175,7 +176,10 @@ class SequenceTagger(nn.Module):
         hidden = hidden[:, offset : offset + width]
         if self.head.unseen_buckets and "unseen" in batch:  # what BERT sees as [UNK], told apart
             ids = _fold(batch["unseen"][:, offset : offset + width], self.head.unseen_buckets)
-            hidden = hidden + self.unseen_proj(self.unseen(ids))
+            # bucket 0 (no [UNK]) is a zero vector: a batch without any adds nothing (at inference,
+            # skipped: in training DDP wants every parameter used at every step)
+            if self.training or bool(ids.any()):
+                hidden = hidden + self.unseen_proj(self.unseen(ids))
         parts = [hidden, self.casing(batch["casing"][:, offset : offset + width])]
         if self.with_predicate_vector and "predicate" in batch:
             flags = batch["predicate"][:, offset : offset + width].unsqueeze(-1).to(hidden.dtype)
@@ -194,6 +198,8 @@ class SequenceTagger(nn.Module):
         if self.head.bigram_buckets:
             parts.append(self.bigram(_fold(batch["bigram"][:, offset : offset + width], self.head.bigram_buckets)))
         features = self.dropout(torch.cat(parts, dim=-1))
+        if self.lstm_runtime is not None:  # the tag scores from ONNX Runtime (inference only: no dropout)
+            return self.lstm_runtime(features, batch["lengths"])
         # shape: (batch, content_len, 2 * lstm_hidden)
         out = bilstm(self.lstm, features, batch["lengths"])
         return self.classifier(self.dropout(out))

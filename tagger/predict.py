@@ -73,11 +73,12 @@ class Tagger:
         if precision == "int8":
             self.model = quantize_int8(model.eval())
         elif precision.startswith("onnx-"):
-            from .runtime import transformer_for
+            from .runtime import bilstm_for, transformer_for
 
             self.model = copy.copy(model.eval())  # the caller's model keeps computing in torch
-            if model.runtime is None:  # (a model from runtime.load_cached has its runtime already)
+            if model.runtime is None:  # (a model from runtime.load_cached has its runtimes already)
                 self.model.runtime = transformer_for(model, precision, folder, tokenizer)
+                self.model.lstm_runtime = bilstm_for(model, precision, folder)
         else:
             self.model = model.eval()
         self.meta = meta or {}
@@ -235,6 +236,14 @@ class Tagger:
 
     @torch.inference_mode()
     def _emissions(self, encoded, windows) -> list[torch.Tensor]:
+        if self.model.runtime is None:
+            return self._batched_emissions(encoded, windows)
+        from .runtime import head_on_one_thread
+
+        with head_on_one_thread():
+            return self._batched_emissions(encoded, windows)
+
+    def _batched_emissions(self, encoded, windows) -> list[torch.Tensor]:
         out: list[torch.Tensor | None] = [None] * len(windows)
         offset = len(self.encoder.prefix)
         for group in length_batches(windows, self.batch_size):

@@ -221,3 +221,45 @@ def test_the_export_uses_eager_attention_and_gives_the_model_back_as_it_was(trai
     assert seen == ["eager"]
     assert config._attn_implementation == before != "eager"  # torch's own attention again
     assert keys(loaded.predict(texts)) == keys(fp32) == keys(fast.predict(texts))
+
+
+# ------------------------------------------------ the BiLSTM as an ONNX graph of its own
+
+@pytest.mark.parametrize("precision", ["onnx-fp32", "onnx-int8"])
+def test_the_exported_bilstm_gives_what_torch_gives_on_a_padded_batch(precision, tmp_path):
+    from tagger.model import bilstm
+
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(12, 8, batch_first=True, bidirectional=True).eval()
+    x = torch.randn(3, 7, 12)
+    lengths = torch.tensor([7, 4, 1])
+    if precision == "onnx-fp32":  # the padding is never read: the backward direction starts at each row's end
+        x[1, 4:] = 100.0  # (int8 quantizes the batch's activations on one scale, padding included)
+        x[2, 1:] = -100.0
+    graph = runtime.OnnxBiLSTM.from_file(runtime.export_bilstm(lstm, tmp_path, precision))
+    with torch.no_grad():
+        expected = bilstm(lstm, x, lengths)
+    ours = graph(x, lengths)
+    assert ours.shape == expected.shape == (3, 7, 16)
+    assert torch.equal(ours[1, 4:], torch.zeros(3, 16)) and torch.equal(ours[2, 1:], torch.zeros(6, 16))
+    assert torch.allclose(ours, expected, atol=1e-5 if precision == "onnx-fp32" else 0.05)
+    assert not torch.allclose(ours[:, :, :8], expected[:, :, 8:], atol=0.05)  # the directions in torch's order
+    classifier = torch.nn.Linear(16, 5)
+    scores = runtime.OnnxBiLSTM.from_file(runtime.export_bilstm(lstm, tmp_path / "c", precision, classifier))(x, lengths)
+    with torch.no_grad():
+        assert torch.allclose(scores, classifier(expected), atol=1e-5 if precision == "onnx-fp32" else 0.05)
+
+
+def test_a_bilstm_head_runs_its_bilstm_in_onnx_runtime_and_caches_it(trained_dir, trained_softmax_dir, _cache):
+    fast = Tagger.load(trained_dir, precision="onnx-int8")
+    assert isinstance(fast.model.lstm_runtime, runtime.OnnxBiLSTM)
+    (entry,) = _cache.glob("onnx/*/")
+    assert (entry / "bilstm-int8.onnx").is_file()
+    assert Tagger.load(trained_softmax_dir, precision="onnx-int8").model.lstm_runtime is None  # no BiLSTM
+    before = fast.predict(["Bob works at Globex in Berlin ."])
+    (entry / "bilstm-int8.onnx").unlink()  # an entry cached before the BiLSTM was exported
+    again = Tagger.load(trained_dir, precision="onnx-int8")
+    assert isinstance(again.model.hf, runtime._Exported)  # still the cached load, the BiLSTM added to it
+    assert (entry / "bilstm-int8.onnx").is_file()
+    assert again.predict(["Bob works at Globex in Berlin ."]) == before
+    assert Tagger.load(trained_dir).model.lstm_runtime is None  # fp32: all in torch
