@@ -15,7 +15,7 @@ from functools import partial
 import streamlit as st
 
 from services import PatternError, PermissionDenied, SeqLabError, Span, StaleDocument
-from ui import active_tagger, annotator, md, project_picker, selection_units, services, tokenizer
+from ui import active_tagger, annotator, counted, md, project_picker, selection_units, services, tokenizer
 from ui.signin import acting_actor
 from ui.editor.editor import sent, span_editor
 from ui.editor.model import Layout, layout, to_spans
@@ -575,10 +575,10 @@ who = annotator()
 st.title("Annotate")
 if assigned_queue(project):
     progress = services().assigned_progress(project.id, who)
-    st.progress(progress.fraction, text=f"{progress.done} of {progress.total} documents assigned to you corrected")
+    st.progress(progress.fraction, text=f"{progress.done} of {counted(progress.total, 'document')} assigned to you corrected")
 else:
     progress = services().queue_progress(project.id)
-    st.progress(progress.fraction, text=f"{progress.done} of {progress.total} documents corrected")
+    st.progress(progress.fraction, text=f"{progress.done} of {counted(progress.total, 'document')} corrected")
 notice = st.session_state.pop(NOTICE, None)
 if notice:
     st.toast(md(notice))

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from services import PAGE_SIZE, Example, ProjectInfo, SeqLabError
-from ui import SPLITS, STATUSES, md, project_picker, services
+from ui import SPLITS, STATUSES, counted, md, project_picker, services
 
 UPLOAD_TYPES = ["txt", "conll", "conllu", "bio", "bioes", "iob", "tsv", "jsonl", "json"]
 SCHEME_CHOICES = ["Detect", "IOB1", "IOB2", "IOBES", "BILOU", "BMES"]
@@ -41,18 +41,18 @@ def import_section(project: ProjectInfo) -> None:
     for warning in preview.warnings:  # what the reading repaired, as the CLI prints it
         st.warning(md(warning))
     st.caption(f"Preview of {md(upload.name)}: the first {len(preview.examples)} of "
-               f"{preview.total} documents")
+               f"{counted(preview.total, 'document')}")
     st.dataframe(preview_frame(list(preview.examples)), hide_index=True)
     add = new_labels_offer(project, preview.new_labels)
     n = len(preview.new_labels)
-    button = f"Add {n} label{'s' if n > 1 else ''} and import" if add and n else "Import"
+    button = f"Add {counted(n, 'label')} and import" if add and n else "Import"
     if st.button(button, key="import_button", type="primary"):
         try:
             result = services().import_file(project.id, upload.name, data, scheme, add_labels=add)
         except SeqLabError as exc:
             st.error(md(str(exc)))
             return
-        message = f"Imported {result.added} documents ({result.duplicates} duplicates skipped)"
+        message = f"Imported {counted(result.added, 'document')} ({counted(result.duplicates, 'duplicate')} skipped)"
         if add and n:  # the label names are the file's text: escaped
             message += md(f"; added the labels {', '.join(name for name, _ in preview.new_labels)}.")
         st.success(message)

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from services import SeqLabError, Span, StaleDocument
-from ui import annotator, colours, frames_html, md, project_picker, selection_units, services
+from ui import annotator, colours, counted, frames_html, md, project_picker, selection_units, services
 from ui.editor.editor import sent, show_spans, span_editor
 from ui.editor.model import layout, to_spans
 
@@ -31,7 +31,7 @@ def assign_section(project) -> None:
     overlap = st.slider("Overlap (share of documents that two people correct)", 0, 50, 10, step=5,
                         format="%d %%", key="review_overlap")
     assigned = services().assignments(project.id)
-    st.caption(md(f"{len(assigned)} documents assigned, {sum(len(v) > 1 for v in assigned.values())} of them "
+    st.caption(md(f"{counted(len(assigned), 'document')} assigned, {sum(len(v) > 1 for v in assigned.values())} of them "
                   "to two people or more. Assigning takes the documents still to correct that nobody has yet, "
                   "round robin."))
     if st.button("Assign documents", key="review_assign"):
@@ -41,7 +41,7 @@ def assign_section(project) -> None:
             st.error(md(str(exc)))
             return
         each = ", ".join(f"{name} {n}" for name, n in result.per_annotator.items())
-        st.session_state[NOTICE] = (f"Assigned {result.documents} documents ({result.overlapped} to two people): "
+        st.session_state[NOTICE] = (f"Assigned {counted(result.documents, 'document')} ({result.overlapped} to two people): "
                                     f"{each}.")
         st.rerun()
     with st.expander("Assign one document by hand"):
@@ -213,7 +213,7 @@ def adjudicate_section(project) -> None:
     if st.session_state.get(CHOSEN) not in ids:
         st.session_state[CHOSEN] = ids[0]
     waiting = sum(not item.adjudicated for item in queue)
-    st.caption(md(f"{len(queue)} documents with two or more corrections, {waiting} not adjudicated yet."))
+    st.caption(md(f"{counted(len(queue), 'document')} with two or more corrections, {waiting} not adjudicated yet."))
     chosen = st.selectbox("Document", ids, key=CHOSEN, format_func=lambda i: _describe(items[i]))
     doc = services().document(chosen)
     annotations = services().annotations_of(doc.id)
@@ -256,12 +256,12 @@ def agreement_section(project) -> None:
         return
     if project.task_kind == "frames":
         st.markdown(md(f"Span F1 over predicates (V) and each predicate's arguments, per role, over "
-                       f"{figures.documents} documents with two corrections or more; {len(figures.disagreeing)} "
+                       f"{counted(figures.documents, 'document')} with two corrections or more; {len(figures.disagreeing)} "
                        "of them with a difference. (No token figures: a word has a role per predicate.)"))
     else:
         alpha = "–" if figures.alpha is None else f"{figures.alpha:.3f}"
         st.markdown(md("Krippendorff's alpha (nominal, over tokens, every annotator): ") + f"**{md(alpha)}** "
-                    + md(f"over {figures.documents} documents with two corrections or more; "
+                    + md(f"over {counted(figures.documents, 'document')} with two corrections or more; "
                          f"{len(figures.disagreeing)} of them with a difference."))
     rows = [("every pair", "", "(all)", figures.documents, round(figures.exact_f1, 3), round(figures.overlap_f1, 3),
              None, len(figures.disagreeing))]

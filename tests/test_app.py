@@ -166,3 +166,21 @@ def test_file_name_and_text_with_html_are_escaped(db_url):
     assert any("<img src=x onerror=alert(1)>.jsonl" in t for t in markdown_texts(at))
     # tables are not HTML: the text is stored and shown verbatim
     assert any(t.startswith(SCRIPT) for t in at.dataframe[-1].value["text"])
+
+
+def test_one_document_is_counted_in_the_singular(db_url):
+    at = data_page()
+    one = b"Alice B-PER\nwent O\n\n"
+    at.file_uploader(key="upload").set_value(("one.conll", one, "text/plain")).run()
+    assert "of 1 document" in at.caption[0].value and "1 documents" not in at.caption[0].value
+    at.button(key="import_button").click().run()
+    assert at.success[0].value == "Imported 1 document (0 duplicates skipped)"
+    at.button(key="import_button").click().run()
+    assert at.success[0].value == "Imported 0 documents (1 duplicate skipped)"
+
+
+def test_counted():
+    from ui.text import counted
+
+    assert [counted(n, "document") for n in (0, 1, 2)] == ["0 documents", "1 document", "2 documents"]
+    assert counted(1, "entry", "entries") == "1 entry" and counted(3, "entry", "entries") == "3 entries"

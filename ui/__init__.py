@@ -10,7 +10,7 @@ from services import SPLITS, STATUSES, ActingServices, ProjectInfo, Services, Sp
 from services.core import base_tokenizer
 from tagger.patterns import selection_units  # noqa: F401  (the editor's units: words, CJK characters)
 from ui.signin import acting_actor, system_services
-from ui.text import escape, guard_text_inputs, md  # noqa: F401  (the one escaping path; pages take it from here)
+from ui.text import counted, escape, guard_text_inputs, md  # noqa: F401  (the one escaping path; pages take it from here)
 
 
 def services() -> Services | ActingServices:

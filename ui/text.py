@@ -45,6 +45,11 @@ def escape(text: str) -> str:
     return html.escape(str(text), quote=True)
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and the noun, singular for one: "1 document", "2 documents", "0 documents"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def md(text: str) -> str:
     """User text for anything Streamlit renders as markdown: shown exactly as typed.
 

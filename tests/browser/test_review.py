@@ -82,7 +82,7 @@ def test_two_annotators_correct_a_shared_document_and_a_reviewer_adjudicates(tea
     page = team.page
     signed_in(team, "ann")
     team.go("Annotate")
-    expect(page.get_by_text("0 of 1 documents assigned to you corrected")).to_be_visible()
+    expect(page.get_by_text("0 of 1 document assigned to you corrected")).to_be_visible()
     editor(page)
     expect(unit(page, "Alice")).to_be_visible()
     label_word(team, "Alice", "1")
