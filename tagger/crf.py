@@ -347,23 +347,23 @@ def viterbi_np(em: np.ndarray, lengths: np.ndarray, start: np.ndarray, trans: np
                end: np.ndarray) -> list[list[int]]:
     """Best path per row of ``em`` (B, T, K) over its first ``lengths[b]`` positions.
 
-    Three array operations per position, into buffers made once: the moves and the emissions
-    are added for all positions before the loop, and each row's final scores are read at its own
-    last position, so the padding needs no step of its own (a paragraph's Viterbi 0.4 ms instead
-    of 0.6)."""
+    Four array operations per position, into buffers made once; each row's final scores are
+    read at its own last position, so the padding needs no step of its own (a paragraph's
+    Viterbi 0.45 ms instead of 0.6; a batch of 32 SRL rows, 41 tags, as fast as before)."""
     batch, steps, k = em.shape
     lengths = np.asarray(lengths)
-    # shape: (batch, steps, num_tags, num_tags): previous tag i -> tag j, then emit j, at every step
-    moves = trans[None, None, :, :] + em[:, :, None, :]
     # shape: (steps, batch, num_tags): the best score of a path that ends in each tag at each step
     best = np.empty((steps, batch, k))
     best[0] = start[None, :] + em[:, 0]
+    by_step = np.ascontiguousarray(em.transpose(1, 0, 2))
     back = np.empty((max(steps - 1, 0), batch, k), dtype=np.intp)
+    # shape: (batch, num_tags, num_tags): previous tag i -> tag j
     cand = np.empty((batch, k, k))
     for t in range(1, steps):
-        np.add(best[t - 1][:, :, None], moves[:, t], out=cand)
+        np.add(best[t - 1][:, :, None], trans, out=cand)
         cand.argmax(1, out=back[t - 1])
         cand.max(1, out=best[t])
+        best[t] += by_step[t]
     last = np.maximum(lengths - 1, 0)
     final = (best[last, np.arange(batch)] + end[None, :]).argmax(1)
     paths = []
@@ -418,8 +418,8 @@ def _marginals_scaled(em, lengths, start, trans, end) -> np.ndarray:
     move = np.exp(trans - trans.max())
     # shape: (steps, 2, batch, num_tags): the forward direction's gains, then the backward one's
     gains = np.ascontiguousarray(np.stack([gain, np.take_along_axis(gain, reverse, 1)]).transpose(2, 0, 1, 3))
-    # shape: (2, 1, num_tags, num_tags)
-    moves = np.stack([move, move.T])[:, None]
+    # shape: (2, num_tags, num_tags): one matrix product per direction, over the whole batch
+    moves = np.stack([move, move.T])
     # ``inbound``: a message before the gain of its position (the backward one is beta itself);
     # ``message``: after it. shape: (steps, 2, batch, num_tags)
     inbound = np.empty((steps, 2, batch, k))
@@ -428,7 +428,7 @@ def _marginals_scaled(em, lengths, start, trans, end) -> np.ndarray:
     inbound[0, 1] = np.exp(end - end.max())[None, :]
     np.multiply(inbound[0], gains[0], out=message[0])
     for t in range(1, steps):
-        np.matmul(message[t - 1][:, :, None, :], moves, out=inbound[t][:, :, None, :])
+        np.matmul(message[t - 1], moves, out=inbound[t])
         np.multiply(inbound[t], gains[t], out=message[t])
         if t % RESCALE_EVERY == 0:  # a scale per row and direction cancels in each position's normalisation
             message[t] /= message[t].sum(-1, keepdims=True)
