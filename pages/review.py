@@ -224,7 +224,7 @@ def adjudicate_section(project) -> None:
     columns = st.columns(len(annotations))
     for column, a in zip(columns, annotations):
         with column:
-            st.markdown(f"**{md(a.annotator)}** " + md(f"({len(a.spans)} spans)"))
+            st.markdown(f"**{md(a.annotator)}** " + md(f"({counted(len(a.spans), 'span')})"))
             show_spans(doc.text, units, a.spans, project.labels, key=f"review_view_{doc.id}_{a.annotator}")
             st.button(md(f"Adopt {a.annotator}'s"), key=f"review_adopt_{doc.id}_{a.annotator}",
                       on_click=partial(adopt, project, doc, a.annotator, a.spans))

@@ -152,7 +152,8 @@ def test_an_error_cell_lists_exactly_its_sentences(svc, project, scored):
     options = at.selectbox(key=f"models_cell_doc_{v2.id}_missed__").options
     missed = expected.documents[Cell("missed")]
     assert [int(o.split(" ")[0][1:]) for o in options] == list(missed)
-    assert any(f"missed**: {len(missed)} documents" in m.value.replace("\\", "") for m in at.markdown)
+    assert any(f"missed**: {len(missed)} document{'s' if len(missed) != 1 else ''}" in m.value.replace("\\", "")
+               for m in at.markdown)
 
 
 def test_a_confusion_cell_lists_exactly_its_sentences_and_opens_one_in_annotate(svc, project, scored):
@@ -251,8 +252,8 @@ def test_hostile_label_names_and_texts_show_as_text_in_the_ledger_and_the_cells(
     for name in (LABELS[0], LABELS[1]):
         assert any(shows_exactly(h, name) for h in headers), headers
     at.button(key=f"models_cell_{v2.id}_confusion_{LABELS[1]}_{LABELS[0]}").click().run()
-    title = next(m.value for m in at.markdown if "documents" in m.value and "predicted" in m.value)
+    title = next(m.value for m in at.markdown if "document" in m.value and "predicted" in m.value)
     seen = rendered(title)
-    assert seen.text == f"gold {LABELS[1]} → predicted {LABELS[0]}: 1 documents" and seen.strong == (
+    assert seen.text == f"gold {LABELS[1]} → predicted {LABELS[0]}: 1 document" and seen.strong == (
         f"gold {LABELS[1]} → predicted {LABELS[0]}",)
     assert seen.tags == {"p", "strong"}

@@ -8,7 +8,7 @@ import streamlit as st
 
 from tagger.config import FAST_PRECISION
 from tagger.error_cells import ERROR_KINDS, OUTSIDE, Cell, confusion_cell, error_cell
-from ui import database_key, md, services
+from ui import counted, database_key, md, services
 from ui.ledger_view import PAGE_SIZE, document_actions, excerpt, side_by_side
 
 KIND_TITLES = {"wrong_label": "wrong label", "wrong_boundary": "wrong boundary", "missed": "missed",
@@ -39,7 +39,7 @@ def errors_section(project, version) -> None:
     dev_only = st.toggle("Only the dev documents (what the dev F1 is on)", value=True,
                          key=f"models_cells_dev_{version.id}")
     index = _cells(database_key(), version.id, summary.scored_at, dev_only)
-    st.caption(md(f"{index.scored} documents, as {version.name} tags them in the app ({FAST_PRECISION}). "
+    st.caption(md(f"{counted(index.scored, 'document')}, as {version.name} tags them in the app ({FAST_PRECISION}). "
                   "Click a number to see its sentences."))
     kinds = st.columns(len(ERROR_KINDS))
     for col, kind in zip(kinds, ERROR_KINDS):
@@ -83,7 +83,7 @@ def confusion(version, index, labels: list[str]) -> None:
 
 
 def cell_sentences(project, version, cell: Cell, doc_ids) -> None:
-    st.markdown(f"**{md(cell_title(cell))}**: {len(doc_ids)} documents")
+    st.markdown(f"**{md(cell_title(cell))}**: {counted(len(doc_ids), 'document')}")
     if not doc_ids:
         return
     shown = list(doc_ids[:PAGE_SIZE])

@@ -9,6 +9,7 @@ from pathlib import Path
 from playwright.sync_api import Locator, expect
 
 from tagger.formats import read_jsonl
+from ui.text import counted
 
 
 def jsonl_bytes(records: list[dict]) -> bytes:
@@ -29,7 +30,7 @@ def upload_and_import(app, filename: str, data: bytes, documents: int) -> None:
     expect(page.get_by_text(f"Preview of {filename}")).to_be_visible()
     page.get_by_role("button", name="Import", exact=True).click()
     app.wait_for_run()
-    expect(page.get_by_text(f"Imported {documents} documents")).to_be_visible()
+    expect(page.get_by_text(f"Imported {counted(documents, 'document')}")).to_be_visible()
 
 
 def download(app, button: str) -> str:

@@ -80,7 +80,7 @@ def test_a_confusion_cell_lists_its_sentence_and_opens_it_in_annotate(app, ledge
     page.get_by_test_id("stHorizontalBlock").filter(has_text="wrong label").get_by_role(
         "button", name="wrong label: 1").click()
     app.wait_for_run()
-    expect(page.get_by_text("wrong label: 1 documents")).to_be_visible()
+    expect(page.get_by_text("wrong label: 1 document", exact=True)).to_be_visible()
     app.screenshot("models-error-cell")
 
     opens_in_annotate(app, doc_id)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import TIMEOUT_MS
 from tests.browser.steps import accept, editor, shown_spans, start_training, unfocus
 from tests.browser.test_concurrency import eventually
 from tests.browser.test_loop import TRAIN_OPTIONS, training_records, watch_training
@@ -51,9 +50,10 @@ def test_patterns_suggest_before_a_model_then_training_ranks_the_queue(app, serv
     project = services.project(NAME)
     services.update_project(project.id, base_model=tiny_base, auto_activate=True)  # the tiny test BERT
     app.go("Settings")  # the page chose the new project when it made it
-    # on a loaded machine the rerun's old elements (the first project's settings) can linger a moment
-    expect(page.get_by_label("Name", exact=True)).to_have_count(1, timeout=TIMEOUT_MS)
-    expect(page.get_by_label("Name", exact=True)).to_have_value(NAME)
+    # on a loaded machine the rerun's old elements (the first project's settings) can linger a
+    # moment, even beside the new ones: wait for the new project's field alone
+    fields = page.get_by_label("Name", exact=True)
+    eventually(lambda: fields.evaluate_all("els => els.map(e => e.value)") == [NAME])
 
     # A pattern, added on the page: a term for the only label there is.
     page.get_by_label("Term or expression").fill("Acme Corp")
