@@ -232,6 +232,12 @@ class SequenceTagger(nn.Module):
         return {k: v for k, v in self.state_dict().items() if not k.startswith("hf.")}
 
 
+def check_bilstm(lstm: nn.LSTM, caller: str) -> None:
+    """Refuse an LSTM other than the head's kind: one layer, batch-first, bidirectional, biases."""
+    if lstm.num_layers != 1 or not lstm.bidirectional or lstm.proj_size or not lstm.bias or not lstm.batch_first:
+        raise ValueError(f"{caller} takes a one-layer, batch-first, bidirectional LSTM with biases")
+
+
 def bilstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """A one-layer bidirectional ``lstm`` over the right-padded batch ``x`` (batch, width, dim):
     (batch, width, 2 * hidden), the same numbers a packed sequence gives, zero on the padding.
@@ -242,8 +248,7 @@ def bilstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
     direction reads the padded rows as they are (their padding comes after what it reads) and the
     backward direction reads each row's real part reversed in place, so the padding again comes last.
     """
-    if lstm.num_layers != 1 or not lstm.bidirectional or lstm.proj_size or not lstm.bias or not lstm.batch_first:
-        raise ValueError("bilstm() takes a one-layer, batch-first, bidirectional LSTM with biases")
+    check_bilstm(lstm, "bilstm()")
     weights = lstm._flat_weights  # forward direction's 4 tensors, then the backward one's
     width = x.shape[1]
     lengths = lengths.to(x.device).unsqueeze(1)

@@ -237,8 +237,9 @@ def export_bilstm(lstm: torch.nn.LSTM, out: Path, precision: str, classifier: to
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    if lstm.num_layers != 1 or not lstm.bidirectional or lstm.proj_size or not lstm.bias or not lstm.batch_first:
-        raise ValueError("export_bilstm() takes a one-layer, batch-first, bidirectional LSTM with biases")
+    from .model import check_bilstm
+
+    check_bilstm(lstm, "export_bilstm()")
     state = {k: v.detach().float().cpu().numpy() for k, v in lstm.state_dict().items()}
     size, hidden = lstm.input_size, lstm.hidden_size
     directions = ("l0", "l0_reverse")
