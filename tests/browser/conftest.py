@@ -53,6 +53,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-dev-shm-usage"]
 SERVER_START_S = 60
 TIMEOUT_MS = 20_000  # one rerun on 2 CPU cores, model load included
+RUN_START_GRACE_MS = 1_500  # the longest a click may take to start its run before it is taken to start none
+# installed in every page: the page's clock when Streamlit last said a run started (any state but notRunning)
+RUN_WATCH = """new MutationObserver(records => {
+    for (const r of records) {
+        if (r.target.getAttribute("data-test-script-state") !== "notRunning") window.__seqlabRunStarted = performance.now();
+    }
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ["data-test-script-state"]});"""
 CONTENT_HEIGHT = """() => Math.max(document.body.scrollHeight, ...[...document.querySelectorAll(
     "[data-testid='stMain'], [data-testid='stAppScrollToBottomContainer'], [data-testid='stSidebarContent']")]
     .map(e => e.scrollHeight))"""
@@ -222,16 +229,28 @@ class App:
     page: Page
     url: str
     dialogs: list[str] = field(default_factory=list)
+    # the page's clock (performance.now(), ms) when the last wait for a run ended; 0 on a new document
+    _settled_at: float = 0.0
 
     def wait_for_run(self) -> None:
         """Wait until the script rerun started by the last interaction has finished.
 
         Streamlit marks its root element ``data-test-script-state`` (running -> notRunning on
-        every rerun); its own e2e tests wait on it the same way. The short first wait lets a
-        click reach the server before "notRunning" could be read from the previous run.
+        every rerun); its own e2e tests wait on it the same way. On a loaded machine a click can
+        take longer to start its run than any fixed pause, and "notRunning" is then still the
+        previous run's: so the page records when a run last started (:data:`RUN_WATCH`), and this
+        waits for one that started just before the call or after it; failing that, after 200 ms,
+        for any since the last wait (a fast run, or a timer's); failing that, for at most
+        :data:`RUN_START_GRACE_MS` (an interaction that starts no run, a fill inside a form).
         """
         page = self.page
-        page.wait_for_timeout(200)
+        called = page.evaluate("performance.now()")
+        page.wait_for_function(
+            f"""() => {{
+                const started = window.__seqlabRunStarted || 0, now = performance.now();
+                return started > Math.max({self._settled_at}, {called - 100}) || (now > {called + 200} && started > {self._settled_at})
+                    || now > {called + RUN_START_GRACE_MS};
+            }}""", timeout=TIMEOUT_MS)
         page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED']").wait_for(
             state="attached", timeout=TIMEOUT_MS)
         page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
@@ -239,6 +258,7 @@ class App:
         page.locator("[data-testid='stStatusWidget']").wait_for(state="detached", timeout=TIMEOUT_MS)
         # Lazily loaded elements (the data grid) show a skeleton until their code has arrived.
         page.locator("[data-testid='stSkeleton']").last.wait_for(state="detached", timeout=TIMEOUT_MS)
+        self._settled_at = page.evaluate("performance.now()")
 
     def open(self, title: str) -> None:
         """Load the app and go to the page whose navigation entry is ``title``.
@@ -247,6 +267,7 @@ class App:
         """
         page = self.page
         page.goto(self.url)
+        self._settled_at = 0.0  # a new document: its clock and RUN_WATCH's record start again
         page.locator("[data-testid='stAppViewContainer']").wait_for(state="attached", timeout=TIMEOUT_MS)
         self.wait_for_run()
         if page.locator("[data-testid='stSidebarNav']").count():
@@ -298,10 +319,17 @@ def app(request, chromium, app_server) -> Iterator[App]:
     yield from browse(request, chromium, app_server)
 
 
+def new_context(chromium, **options):
+    """A fresh browser context (downloads allowed) whose pages :meth:`App.wait_for_run` can watch."""
+    context = chromium.new_context(**{"accept_downloads": True, "viewport": {"width": 1280, "height": 900}, **options})
+    context.add_init_script(RUN_WATCH)
+    context.set_default_timeout(TIMEOUT_MS)
+    return context
+
+
 def browse(request, chromium, url: str) -> Iterator[App]:
     """A fresh browser context on ``url`` as an :class:`App` (for a fixture's ``yield from``)."""
-    context = chromium.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
+    context = new_context(chromium)
     page = context.new_page()
     result = App(page, url)
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import TIMEOUT_MS, App
+from tests.browser.conftest import TIMEOUT_MS, App, new_context
 from tests.browser.steps import choose_project, jsonl_bytes
 
 pytestmark = pytest.mark.browser
@@ -28,8 +28,7 @@ def tabs(request, chromium, app_server) -> Iterator[tuple[App, App]]:
     """Two fresh contexts on the app (separate sessions)."""
     contexts, apps = [], []
     for _ in range(2):
-        context = chromium.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(TIMEOUT_MS)
+        context = new_context(chromium)
         page = context.new_page()
         app = App(page, app_server)
         page.on("dialog", lambda dialog, app=app: (app.dialogs.append(dialog.message), dialog.dismiss()))

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from tagger.formats import read_jsonl
 from tagger.spans import Span
-from tests.browser.conftest import TIMEOUT_MS, App
+from tests.browser.conftest import App, new_context
 from tests.browser.steps import accept, choose_project, drag, editor, shown_spans, unit
 from ui.editor import model
 
@@ -268,8 +268,7 @@ def test_a_save_from_a_second_tab_over_a_newer_version_is_refused_and_keeps_its_
     name = "Two tabs"
     project, doc = open_document(app, services, name, "Alice met Bob .")
     services.import_file(project.id, "more.txt", b"Carol went home .\n")
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
+    context = new_context(chromium)
     try:
         tab_b = App(context.new_page(), app_server)
         tab_b.open("Annotate")
