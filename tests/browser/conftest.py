@@ -319,9 +319,9 @@ def app(request, chromium, app_server) -> Iterator[App]:
     yield from browse(request, chromium, app_server)
 
 
-def new_context(chromium, **options):
+def new_context(chromium):
     """A fresh browser context (downloads allowed) whose pages :meth:`App.wait_for_run` can watch."""
-    context = chromium.new_context(**{"accept_downloads": True, "viewport": {"width": 1280, "height": 900}, **options})
+    context = chromium.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     context.add_init_script(RUN_WATCH)
     context.set_default_timeout(TIMEOUT_MS)
     return context
