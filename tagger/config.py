@@ -61,6 +61,8 @@ class TrainConfig:
     bigram_buckets: int = field(default=0, metadata={
         "help": "buckets of a learned embedding of each subword with the next one (character bigrams in "
                 "Chinese) into the BiLSTM (0: none)"})
+    word_buckets: int = field(default=0, metadata={
+        "help": "buckets of a learned embedding of each word as written (case kept) into the BiLSTM (0: none)"})
     task: str = field(default="auto", metadata={
         "help": "spans (NER), tags (one tag per word, e.g. POS) or frames (SRL: predicates and their "
                 "arguments); auto: from the training file"})
@@ -87,6 +89,8 @@ class TrainConfig:
             raise SeqLabError(f"suffix_buckets must be 0 or 2 .. {1 << 20}, got {self.suffix_buckets}")
         if not 0 <= self.bigram_buckets <= 1 << 20 or self.bigram_buckets == 1:
             raise SeqLabError(f"bigram_buckets must be 0 or 2 .. {1 << 20}, got {self.bigram_buckets}")
+        if not 0 <= self.word_buckets <= 1 << 20 or self.word_buckets == 1:
+            raise SeqLabError(f"word_buckets must be 0 or 2 .. {1 << 20}, got {self.word_buckets}")
         if not 0 <= self.unseen_buckets <= 1 << 20 or self.unseen_buckets == 1:
             raise SeqLabError(f"unseen_buckets must be 0 or 2 .. {1 << 20}, got {self.unseen_buckets}")
         for name in ("epochs", "batch_size", "max_length", "length_chunk"):

@@ -48,6 +48,8 @@ class Encoded:
     # per subword: the hashed bucket (1..) of its text and the next subword's (character bigrams in
     # Chinese, where a subword is a character)
     bigram: tuple[int, ...] = ()
+    # per subword: the hashed bucket (1..) of its whole word as written, case kept (word features)
+    word: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -119,10 +121,11 @@ class TextEncoder:
     """Wraps a fast tokenizer: encode texts, cut windows, build padded batches."""
 
     def __init__(self, tokenizer, max_length: int = 256, stride: int = 64, lexicon: bool = False,
-                 bigrams: bool = False, casing: bool = True, suffixes: bool = True):
+                 bigrams: bool = False, casing: bool = True, suffixes: bool = True, word_hashes: bool = False):
         """``lexicon``: also give each subword its dictionary bits (:mod:`tagger.lexicon`);
         ``bigrams``: its bigram bucket. ``casing`` / ``suffixes``: False leaves out the casing
-        classes / suffix buckets (``()``), for a model that reads none (prediction's cost)."""
+        classes / suffix buckets (``()``), for a model that reads none (prediction's cost);
+        ``word_hashes``: each subword's cased word bucket (:func:`_word_buckets`)."""
         if not getattr(tokenizer, "is_fast", False):
             raise SeqLabError(
                 f"{type(tokenizer).__name__} is not a fast tokenizer; SeqLab needs the "
@@ -138,7 +141,7 @@ class TextEncoder:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.unk_id = tokenizer.unk_token_id
         self.lexicon, self.bigrams = lexicon, bigrams
-        self.with_casing, self.with_suffixes = casing, suffixes
+        self.with_casing, self.with_suffixes, self.with_words = casing, suffixes, word_hashes
 
     def encode(self, texts: Sequence[str]) -> list[Encoded]:
         """Tokenize texts (no special tokens, no truncation) keeping character offsets."""
@@ -167,7 +170,9 @@ class TextEncoder:
         lexicon = subword_bits(text, offsets) if self.lexicon else ()
         suffix = _suffixes(text, offsets, words) if self.with_suffixes else ()
         bigram = _bigrams(text, offsets) if self.bigrams else ()
-        return Encoded(tuple(ids), tuple(offsets), tuple(words), tuple(casing), unseen, (), suffix, lexicon, bigram)
+        word = _word_buckets(text, offsets, words) if self.with_words else ()
+        return Encoded(tuple(ids), tuple(offsets), tuple(words), tuple(casing), unseen, (), suffix, lexicon, bigram,
+                       word)
 
     def windows(self, lengths: Sequence[int]) -> list[Window]:
         """Windows covering every subword of every text; long texts overlap by ``stride``."""
@@ -193,7 +198,7 @@ class TextEncoder:
         # filled as NumPy arrays (a row assignment from a list costs a tenth of a torch.tensor)
         input_ids = np.full(size, self.pad_id, dtype=np.int64)
         attention = np.zeros(size, dtype=np.int64)
-        casing, unseen, predicate, suffix, lexicon, bigram = (np.zeros(size, dtype=np.int64) for _ in range(6))
+        casing, unseen, predicate, suffix, lexicon, bigram, word = (np.zeros(size, dtype=np.int64) for _ in range(7))
         lengths = np.zeros(len(windows), dtype=np.int64)
         tags = np.full((len(windows), max(width, 1)), IGNORE, dtype=np.int64)
         for row, w in enumerate(windows):
@@ -201,18 +206,18 @@ class TextEncoder:
             input_ids[row, : p + n + s] = (*self.prefix, *enc.ids[w.start : w.end], *self.suffix)
             attention[row, : p + n + s] = 1
             for field, array in (("casing", casing), ("unseen", unseen), ("predicate", predicate),
-                                 ("suffix", suffix), ("lexicon", lexicon), ("bigram", bigram)):
+                                 ("suffix", suffix), ("lexicon", lexicon), ("bigram", bigram), ("word", word)):
                 values = getattr(enc, field)
                 if values:
                     array[row, p : p + n] = values[w.start : w.end]
             lengths[row] = n
             if tag_ids is not None:
                 tags[row, :n] = tag_ids[w.item][w.start : w.end]
-        input_ids, attention, casing, unseen, predicate, suffix, lexicon, bigram, lengths, tags = (
+        input_ids, attention, casing, unseen, predicate, suffix, lexicon, bigram, word, lengths, tags = (
             torch.from_numpy(a) for a in (input_ids, attention, casing, unseen, predicate, suffix, lexicon, bigram,
-                                          lengths, tags))
+                                          word, lengths, tags))
         out = {"input_ids": input_ids, "attention_mask": attention, "casing": casing, "unseen": unseen,
-               "suffix": suffix, "lexicon": lexicon, "bigram": bigram, "lengths": lengths}
+               "suffix": suffix, "lexicon": lexicon, "bigram": bigram, "word": word, "lengths": lengths}
         if any(encoded[w.item].predicate for w in windows):
             out["predicate"] = predicate
         if tag_ids is not None:
@@ -329,6 +334,20 @@ def _suffixes(text: str, offsets, words) -> tuple[int, ...]:
         span = spans.setdefault(w, [a, b])
         span[1] = b
     buckets = {w: unseen_bucket("~" + text[a:b][-SUFFIX_LETTERS:].lower()) for w, (a, b) in spans.items()}
+    return tuple(buckets[w] for w in words)
+
+
+WORD_HASH_SPACE = 1 << 20  # word buckets are hashed into this many, then folded into the model's
+
+
+def _word_buckets(text: str, offsets, words) -> tuple[int, ...]:
+    """The bucket of each subword's whole word as written (case kept: "US" is not "us", "Bush" not
+    "bush", which an uncased base model reads alike), the same for all its subwords."""
+    spans: dict[int, list[int]] = {}
+    for (a, b), w in zip(offsets, words):
+        span = spans.setdefault(w, [a, b])
+        span[1] = b
+    buckets = {w: unseen_bucket("\x01" + text[a:b], WORD_HASH_SPACE) for w, (a, b) in spans.items()}
     return tuple(buckets[w] for w in words)
 
 

@@ -59,6 +59,9 @@ class HeadConfig:
     # encoder "bilstm": buckets of an embedding of each subword with the next one (character bigrams
     # in Chinese) into the BiLSTM (0: none; checkpoints made before it load as 0)
     bigram_buckets: int = 0
+    # encoder "bilstm": buckets of an embedding of each word as written, case kept, into the BiLSTM
+    # (0: none; checkpoints made before it load as 0): what the training data says of that word
+    word_buckets: int = 0
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -110,7 +113,7 @@ class SequenceTagger(nn.Module):
             self.casing = nn.Embedding(NUM_CASING, head.casing_dim, padding_idx=0)
             extra = ((head.casing_dim if self.indicator else 0) + (head.casing_dim if head.suffix_buckets else 0)
                      + (hidden if self.with_predicate_vector else 0) + (head.casing_dim if head.lexicon else 0)
-                     + (head.unseen_dim if head.bigram_buckets else 0))
+                     + (head.unseen_dim if head.bigram_buckets else 0) + (head.unseen_dim if head.word_buckets else 0))
             self.lstm = nn.LSTM(
                 hidden + head.casing_dim + extra, head.lstm_hidden, batch_first=True, bidirectional=True
             )
@@ -124,6 +127,8 @@ class SequenceTagger(nn.Module):
                 self.register_buffer("lexicon_shifts", torch.arange(LEXICON_BITS), persistent=False)
             if head.bigram_buckets:
                 self.bigram = nn.Embedding(head.bigram_buckets, head.unseen_dim, padding_idx=0)
+            if head.word_buckets:
+                self.word = nn.Embedding(head.word_buckets, head.unseen_dim, padding_idx=0)
         allowed, allowed_start = (word_transitions(len(head.tags)) if head.task == "tags"
                                   else allowed_transitions(head.tags))
         self.register_buffer("allowed", allowed, persistent=False)
@@ -197,6 +202,8 @@ class SequenceTagger(nn.Module):
             parts.append(self.lexicon(bits.to(hidden.dtype)))
         if self.head.bigram_buckets:
             parts.append(self.bigram(_fold(batch["bigram"][:, offset : offset + width], self.head.bigram_buckets)))
+        if self.head.word_buckets:
+            parts.append(self.word(_fold(batch["word"][:, offset : offset + width], self.head.word_buckets)))
         features = self.dropout(torch.cat(parts, dim=-1))
         if self.lstm_runtime is not None:  # the tag scores from ONNX Runtime (inference only: no dropout)
             return self.lstm_runtime(features, batch["lengths"])

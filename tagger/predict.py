@@ -86,7 +86,7 @@ class Tagger:
         max_length = max_length or self.meta.get("train_config", {}).get("max_length", 256)
         self.encoder = TextEncoder(tokenizer, max_length=max_length, stride=stride, lexicon=model.head.lexicon,
                                    bigrams=model.head.bigram_buckets > 0, casing=model.head.encoder != "none",
-                                   suffixes=model.head.suffix_buckets > 0)
+                                   suffixes=model.head.suffix_buckets > 0, word_hashes=model.head.word_buckets > 0)
         self.batch_size = batch_size
         self.device = next(model.parameters()).device
         self.finder: Tagger | None = None  # frames: the predicate finder, when the folder has one

@@ -38,7 +38,7 @@ MAX_MODEL_FILES = 1000  # more files than this is not a model folder (and no dis
 MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on the JSON header
 # bounds on seqlab.json's head: a hostile file must not make us allocate gigabytes
 _HEAD_BOUNDS = {"lstm_hidden": (1, 8192), "casing_dim": (1, 1024), "unseen_buckets": (0, 1 << 20), "suffix_buckets": (0, 1 << 20),
-                "bigram_buckets": (0, 1 << 20),
+                "bigram_buckets": (0, 1 << 20), "word_buckets": (0, 1 << 20),
                 "unseen_dim": (1, 1024)}
 MAX_TAGS = 4001  # 1,000 labels in BIOES; the CRF holds tags x tags transitions
 

@@ -208,7 +208,8 @@ def train(
                       suffix_buckets=config.suffix_buckets if config.encoder == "bilstm" else 0,
                       predicate_vector=config.predicate_vector and config.encoder == "bilstm",
                       lexicon=config.lexicon and config.encoder == "bilstm",
-                      bigram_buckets=config.bigram_buckets if config.encoder == "bilstm" else 0)
+                      bigram_buckets=config.bigram_buckets if config.encoder == "bilstm" else 0,
+                      word_buckets=config.word_buckets if config.encoder == "bilstm" else 0)
     model, tokenizer = _initial_model(config, head, warm_start)
     model.hf.get_input_embeddings().weight.requires_grad_(not config.freeze_embeddings)
     if model.head.encoder != "none":  # the transformer's own classifier is bypassed: no gradient to wait for
@@ -217,7 +218,7 @@ def train(
                 param.requires_grad_(False)
     model.to(device)
     encoder = TextEncoder(tokenizer, config.max_length, config.stride, lexicon=model.head.lexicon,
-                          bigrams=model.head.bigram_buckets > 0)
+                          bigrams=model.head.bigram_buckets > 0, word_hashes=model.head.word_buckets > 0)
     encoded, tag_ids, warnings = _aligned(encoder, train_data, model.head)
     windows = [w for w in encoder.windows([len(e) for e in encoded]) if w.end > w.start]
     if not windows:

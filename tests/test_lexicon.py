@@ -206,3 +206,5 @@ def test_bigram_features_hash_neighbours_and_survive_save_and_load(tiny_base, tm
     assert HeadConfig.from_dict({"tags": ["O", "X"]}).bigram_buckets == 0
     with pytest.raises(ValueError, match="bigram_buckets must be 0 or 2"):
         TrainConfig(bigram_buckets=1)
+    with pytest.raises(ValueError, match="word_buckets must be 0 or 2"):
+        TrainConfig(word_buckets=1)

@@ -222,7 +222,7 @@ def test_seqlab_json_that_describes_no_model_is_a_checkpoint_error(trained_dir, 
 
 
 @pytest.mark.parametrize("head", [{"lstm_hidden": 10**9}, {"lstm_hidden": "32"}, {"dropout": 2},
-                                  {"decoder": "hmm"}, {"casing_dim": -1}])
+                                  {"decoder": "hmm"}, {"casing_dim": -1}, {"word_buckets": 1 << 30}])
 def test_head_settings_out_of_range_are_refused_before_anything_is_built(trained_dir, tmp_path, head):
     target = _copy(trained_dir, tmp_path / "model")
     meta = json.loads((target / "seqlab.json").read_text(encoding="utf-8"))

@@ -443,6 +443,30 @@ def test_suffix_features_train_save_and_reload_and_old_heads_have_none(tiny_base
     assert HeadConfig.from_dict({"tags": ["O", "X"]}).suffix_buckets == 0
 
 
+def test_word_features_keep_case_train_save_and_reload_and_old_heads_have_none(tiny_base, tmp_path):
+    from tagger.encoding import TextEncoder
+    from tagger.model import HeadConfig
+    from tagger.predict import Tagger
+    from tagger.store import load
+    from tagger.train import TrainConfig, train
+
+    result = train(pos_corpus(20, seed=4), [], TrainConfig(base_model=tiny_base, task="tags", word_buckets=128,
+                                                           **{**TINY, "epochs": 2}))
+    folder = result.save(tmp_path / "m")
+    model, tokenizer, meta = load(folder)
+    assert model.head.word_buckets == 128 and meta["train_config"]["word_buckets"] == 128
+    assert model.word.weight.shape[0] == 128
+    texts = ["Bob visited Paris today .", "US and us"]
+    assert Tagger.load(folder).predict_tags(texts) == result.tagger().predict_tags(texts)
+    assert Tagger.load(folder, quantize=True).predict_tags(texts) == result.tagger().predict_tags(texts)
+    [enc] = TextEncoder(tokenizer, 64, word_hashes=True).encode(["playing US us playing"])
+    words = dict(zip(enc.words, enc.word))
+    assert len(set(enc.word)) == 3 and words[0] == words[3]  # each word one bucket, "US" is not "us"
+    assert len({b for w, b in zip(enc.words, enc.word) if w == 0}) == 1  # play ##ing: one word, one bucket
+    assert TextEncoder(tokenizer, 64).encode(["US"])[0].word == ()
+    assert HeadConfig.from_dict({"tags": ["O", "X"]}).word_buckets == 0
+
+
 @pytest.mark.parametrize("predicate, vector", [("indicator", False), ("both", True)])
 def test_each_way_of_telling_the_predicate_trains_saves_and_reloads(tiny_base, tmp_path, predicate, vector):
     from tagger.predict import Tagger
