@@ -323,17 +323,22 @@ def _words(offsets, word_ids) -> list[int]:
     return words
 
 
+def _word_spans(offsets, words):
+    """(word index, [start, end)) of each word: from its first subword's start to its last one's end."""
+    spans: dict[int, list[int]] = {}
+    for (a, b), w in zip(offsets, words):
+        span = spans.setdefault(w, [a, b])
+        span[1] = b
+    return spans.items()
+
+
 SUFFIX_LETTERS = 3  # a word's last letters that its suffix feature hashes ("-ing", "-ly", "-ed")
 
 
 def _suffixes(text: str, offsets, words) -> tuple[int, ...]:
     """The suffix bucket of each subword's word (the same for all its subwords): its last
     :data:`SUFFIX_LETTERS` characters lowercased, hashed like :func:`unseen_bucket`."""
-    spans: dict[int, list[int]] = {}
-    for (a, b), w in zip(offsets, words):
-        span = spans.setdefault(w, [a, b])
-        span[1] = b
-    buckets = {w: unseen_bucket("~" + text[a:b][-SUFFIX_LETTERS:].lower()) for w, (a, b) in spans.items()}
+    buckets = {w: unseen_bucket("~" + text[a:b][-SUFFIX_LETTERS:].lower()) for w, (a, b) in _word_spans(offsets, words)}
     return tuple(buckets[w] for w in words)
 
 
@@ -343,11 +348,7 @@ WORD_HASH_SPACE = 1 << 20  # word buckets are hashed into this many, then folded
 def _word_buckets(text: str, offsets, words) -> tuple[int, ...]:
     """The bucket of each subword's whole word as written (case kept: "US" is not "us", "Bush" not
     "bush", which an uncased base model reads alike), the same for all its subwords."""
-    spans: dict[int, list[int]] = {}
-    for (a, b), w in zip(offsets, words):
-        span = spans.setdefault(w, [a, b])
-        span[1] = b
-    buckets = {w: unseen_bucket("\x01" + text[a:b], WORD_HASH_SPACE) for w, (a, b) in spans.items()}
+    buckets = {w: unseen_bucket("\x01" + text[a:b], WORD_HASH_SPACE) for w, (a, b) in _word_spans(offsets, words)}
     return tuple(buckets[w] for w in words)
 
 
@@ -360,11 +361,7 @@ def _bigrams(text: str, offsets) -> tuple[int, ...]:
 
 
 def _casing(text: str, offsets, words) -> list[int]:
-    spans: dict[int, list[int]] = {}
-    for (a, b), w in zip(offsets, words):
-        span = spans.setdefault(w, [a, b])
-        span[1] = b
-    classes = {w: casing_class(text[a:b]) for w, (a, b) in spans.items()}
+    classes = {w: casing_class(text[a:b]) for w, (a, b) in _word_spans(offsets, words)}
     out, prev = [], None
     for w in words:
         initial = w != prev
