@@ -256,6 +256,11 @@ def bilstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
     backward direction reads each row's real part reversed in place, so the padding again comes last.
     """
     check_bilstm(lstm, "bilstm()")
+    if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not bf16_lstm():
+        # bfloat16 autocast (--bf16) on a CPU whose oneDNN has no bfloat16 LSTM (no AVX-512 BF16
+        # or AMX): it fails to build one, so the LSTM alone computes in float32
+        with torch.autocast("cpu", enabled=False):
+            return bilstm(lstm, x.float(), lengths)
     weights = lstm._flat_weights  # forward direction's 4 tensors, then the backward one's
     width = x.shape[1]
     lengths = lengths.to(x.device).unsqueeze(1)
@@ -272,6 +277,14 @@ def bilstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
     backward = run(x.gather(1, index.expand(-1, -1, x.shape[-1])), weights[4:])
     backward = backward.gather(1, index.expand(-1, -1, lstm.hidden_size))
     return torch.cat([forward, backward], dim=-1) * real.unsqueeze(-1)
+
+
+def bf16_lstm() -> bool:
+    """Whether oneDNN computes an LSTM in bfloat16 here (CPUs with AVX-512 BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch without the helper
+        return False
 
 
 def word_transitions(k: int) -> tuple[torch.Tensor, torch.Tensor]:
