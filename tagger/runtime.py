@@ -23,11 +23,13 @@ transformers' start-up, which was half of ``predict``'s (bench/cli_speed.py).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
 import logging
 import os
+import platform
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -120,11 +122,27 @@ def _int8(fp32: Path, int8: Path, op: str) -> Path:
     level = root.level
     root.setLevel(logging.ERROR)  # the quantizer's advice to pre-process, on the root logger, for every export
     try:
-        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=[op])
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True,
+                         reduce_range=not int8_dot_product(), op_types_to_quantize=[op])
     finally:
         root.setLevel(level)
     fp32.unlink()
     return int8
+
+
+@functools.cache
+def int8_dot_product() -> bool:
+    """Whether this CPU multiplies uint8 by int8 without saturating: on x86 only with VNNI
+    (AVX-512 VNNI, AVX-VNNI, AMX). Without it ONNX Runtime's kernels add pairs of products in 16
+    bits, which 8-bit weights can overflow (the int8 BiLSTM drifted past 0.05 from float32 on an
+    AVX2 EPYC, within it on VNNI CPUs), so the weights are quantized to 7 bits there (``reduce_range``), as ONNX Runtime advises."""
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686", "x86"):
+        return True  # Arm's kernels widen before they add
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:  # not Linux: 7 bits, which cannot overflow
+        return False
+    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 def _eager(base: torch.nn.Module) -> str | None:
@@ -329,6 +347,7 @@ def _key(folder: Path, precision: str) -> str:
     stat = weights.stat()
     # versions from the installed packages' metadata: importing transformers costs seconds
     parts = [str(folder.resolve()), str(stat.st_size), str(stat.st_mtime_ns), precision, EXPORT_RECIPE,
+             f"int8-dot-product={int8_dot_product()}",
              torch.__version__, version("transformers"), version("onnxruntime")]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 

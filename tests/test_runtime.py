@@ -250,6 +250,25 @@ def test_the_exported_bilstm_gives_what_torch_gives_on_a_padded_batch(precision,
         assert torch.allclose(scores, classifier(expected), atol=1e-5 if precision == "onnx-fp32" else 0.05)
 
 
+@pytest.mark.parametrize("vnni", [True, False])
+def test_int8_weights_take_7_bits_on_a_cpu_without_vnni_and_8_with_it(vnni, monkeypatch, tmp_path):
+    """Without VNNI, ONNX Runtime adds pairs of uint8 x int8 products in 16 bits: 8-bit weights
+    can overflow them, 7-bit ones cannot. Either way the graph computes what torch does."""
+    import onnx
+    from onnx import numpy_helper
+    from tagger.model import bilstm
+
+    monkeypatch.setattr(runtime, "int8_dot_product", lambda: vnni)
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(12, 8, batch_first=True, bidirectional=True).eval()
+    path = runtime.export_bilstm(lstm, tmp_path, "onnx-int8")
+    weights = [numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert weights and max(int(abs(w.astype(int)).max()) for w in weights) == (127 if vnni else 64)
+    x, lengths = torch.randn(3, 7, 12), torch.tensor([7, 4, 1])
+    with torch.no_grad():
+        assert torch.allclose(runtime.OnnxBiLSTM.from_file(path)(x, lengths), bilstm(lstm, x, lengths), atol=0.05)
+
+
 def test_a_bilstm_head_runs_its_bilstm_in_onnx_runtime_and_caches_it(trained_dir, trained_softmax_dir, _cache):
     fast = Tagger.load(trained_dir, precision="onnx-int8")
     assert isinstance(fast.model.lstm_runtime, runtime.OnnxBiLSTM)
