@@ -1,6 +1,7 @@
 """Where a training step's time goes, English against Chinese: forward, backward, optimizer.
 
     python bench/step_time.py                  # CoNLL-2003 and Weibo NER, batches of 8 and 32, ~5 minutes
+    python bench/step_time.py --sets conll2003 --precisions fp32,bf16   # is bfloat16 autocast faster here?
 
 For each data set it builds the model ``python -m tagger train`` builds (the embedded MiniLM-L6,
 BiLSTM + CRF; Weibo with the dictionary feature, which turns itself on for Chinese), takes the
@@ -38,10 +39,15 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="8,32")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--precisions", default="fp32",
+                        help="comma-separated of fp32, bf16 (the forward pass under bfloat16 autocast, as --bf16 trains)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "step_time.json"))
     args = parser.parse_args()
-    rows = [measure(name, int(size), args.steps, args.warmup)
-            for name in args.sets.split(",") for size in args.batch_sizes.split(",")]
+    if set(args.precisions.split(",")) - {"fp32", "bf16"}:
+        parser.error("--precisions takes fp32 and bf16")
+    rows = [measure(name, int(size), args.steps, args.warmup, precision)
+            for name in args.sets.split(",") for size in args.batch_sizes.split(",")
+            for precision in args.precisions.split(",")]
     print(table(rows))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -49,7 +55,7 @@ def main() -> None:
     print(f"saved {out}")
 
 
-def measure(name: str, batch_size: int, steps: int, warmup: int) -> dict:
+def measure(name: str, batch_size: int, steps: int, warmup: int, precision: str = "fp32") -> dict:
     import torch
 
     from tagger.formats import read
@@ -79,7 +85,8 @@ def measure(name: str, batch_size: int, steps: int, warmup: int) -> dict:
     for k, group in enumerate(batches):
         batch = encoder.batch(encoded, [windows[i] for i in group], tag_ids)
         t0 = time.perf_counter()
-        loss, real = loss_of(batch, len(encoder.prefix))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss, real = loss_of(batch, len(encoder.prefix))
         t1 = time.perf_counter()
         fused.zero_grad(set_to_none=True)
         loss.backward()
@@ -104,7 +111,7 @@ def measure(name: str, batch_size: int, steps: int, warmup: int) -> dict:
     per_batch = {k: round(statistics.median(v) * 1000, 1) for k, v in phases.items()}
     real = statistics.median(tokens)
     step = per_batch["forward"] + per_batch["backward"] + per_batch["clip"]
-    row = {"data": name, "batch_size": batch_size, "lexicon": bool(config.lexicon), "steps": steps,
+    row = {"data": name, "batch_size": batch_size, "precision": precision, "lexicon": bool(config.lexicon), "steps": steps,
            "real_subwords_per_batch": real, "padded_width": statistics.median(widths),
            "padding_share": round(1 - sum(tokens) / (batch_size * sum(widths)), 3),
            "ms_per_batch": per_batch,
@@ -124,11 +131,11 @@ def _plain_twin(optimizer):
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| data | batch | real subwords | forward | backward | clip | AdamW fused | AdamW foreach | step (fused) | "
-             "per 1,000 subwords: forward / backward / AdamW fused |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| data | batch | precision | real subwords | forward | backward | clip | AdamW fused | AdamW foreach | step (fused) | "
+             "per 1,000 subwords: forward / backward / AdamW fused |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         b, t = r["ms_per_batch"], r["ms_per_1000_subwords"]
-        lines.append(f"| {r['data']} | {r['batch_size']} | {r['real_subwords_per_batch']:.0f} | {b['forward']} ms | "
+        lines.append(f"| {r['data']} | {r['batch_size']} | {r.get('precision', 'fp32')} | {r['real_subwords_per_batch']:.0f} | {b['forward']} ms | "
                      f"{b['backward']} ms | {b['clip']} ms | {b['adamw_fused']} ms | {b['adamw_foreach']} ms | "
                      f"{r['step_ms_fused']} ms | {t['forward']} / {t['backward']} / {t['adamw_fused']} ms |")
     return "\n".join(lines)
