@@ -135,7 +135,8 @@ def int8_dot_product() -> bool:
     """Whether this CPU multiplies uint8 by int8 without saturating: on x86 only with VNNI
     (AVX-512 VNNI, AVX-VNNI, AMX). Without it ONNX Runtime's kernels add pairs of products in 16
     bits, which 8-bit weights can overflow (the int8 BiLSTM drifted past 0.05 from float32 on an
-    AVX2 EPYC, within it on VNNI CPUs), so the weights are quantized to 7 bits there (``reduce_range``), as ONNX Runtime advises."""
+    AVX2 EPYC, within it on VNNI CPUs), so the weights are quantized to 7 bits there
+    (``reduce_range``), as ONNX Runtime advises."""
     if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686", "x86"):
         return True  # Arm's kernels widen before they add
     try:
