@@ -32,7 +32,7 @@ from .encoding import IGNORE, TextEncoder, Window, align_tags, align_word_tags, 
 from .evaluate import Report, evaluate, evaluate_frames, evaluate_tags
 from .lexicon import mostly_chinese
 from .config import TrainConfig  # noqa: F401  (defined apart so the CLI builds its flags without importing this)
-from .model import HeadConfig, SequenceTagger, content_mask
+from .model import HeadConfig, SequenceTagger, bf16_lstm, content_mask
 from .predict import PREDICATES_DIR, Tagger
 from .schemes import AlignmentWarning, tag_names
 from .spans import Example, SeqLabError, Span
@@ -300,7 +300,7 @@ def native_bf16(device: torch.device | str) -> bool:
     if device.type != "cpu":
         return False
     try:  # private helpers of torch.cpu; a torch without them gets float32
-        return bool(torch.cpu._is_amx_tile_supported() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return bool(torch.cpu._is_amx_tile_supported() and bf16_lstm())
     except (AttributeError, RuntimeError):
         return False
 
